@@ -1,0 +1,80 @@
+"""The Typer app: global options, the command modules, and the error boundary."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from .. import __version__
+from ..core.errors import LLMCLIError
+from .errors import ExitCode, report, silence_stdout, state
+
+app = typer.Typer(
+    name="llmcli",
+    help="A fast, scriptable client for OpenAI-compatible LLM APIs.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Plain help, no rich: rich costs ~100 ms on every --help (docs/performance.md).
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"llmcli {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log each request, its status and timing, and every retry, on stderr.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs on stderr.")] = False,
+    log_file: Annotated[Optional[Path], typer.Option("--log-file", help="Append debug logs to this file (keys masked).", envvar="LLMCLI_LOG_FILE")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", help="Config file to use instead of the user config dir's.", envvar="LLMCLI_CONFIG")] = None,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """A fast, scriptable client for OpenAI-compatible LLM APIs."""
+    state.debug = debug
+    state.config = config
+    from .output import setup_logging
+
+    setup_logging(verbose=verbose, debug=debug, log_file=log_file)
+
+
+def _register() -> None:
+    from . import chat, config_cmd, models
+
+    chat.register(app)
+    models.register(app)
+    app.add_typer(config_cmd.app, name="config")
+
+
+_register()
+
+
+def run(args: list[str]) -> int:
+    """Run the app on ``args``; every failure becomes one stderr line and an exit code."""
+    try:
+        result = app(args=args, prog_name="llmcli", standalone_mode=False)
+        return int(result or 0) if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return ExitCode.USAGE if exc.exit_code == 2 else exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        sys.stderr.write("\nllmcli: interrupted\n")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        silence_stdout()
+        return ExitCode.BROKEN_PIPE
+    except LLMCLIError as exc:
+        return report(exc)
+    except Exception as exc:  # the boundary: anything else is a bug, reported in one line
+        return report(exc)

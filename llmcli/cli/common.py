@@ -1,0 +1,97 @@
+"""Options shared by several commands, declared once, and the helpers behind them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..config import Settings, load_settings
+from ..core.errors import ConfigError
+from .errors import add_secret, state
+
+_REQ = "Request options"
+_CONN = "Connection options"
+
+Model = Annotated[Optional[str], typer.Option("-m", "--model", help="Model id.", rich_help_panel=_REQ)]
+System = Annotated[Optional[str], typer.Option("-s", "--system", help="System prompt.", rich_help_panel=_REQ)]
+Temperature = Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature.", rich_help_panel=_REQ)]
+MaxTokens = Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="Cap on the reply's tokens.", rich_help_panel=_REQ)]
+Params = Annotated[Optional[list[str]], typer.Option("--param", metavar="KEY=VALUE", help="Extra body field; repeatable. VALUE is parsed as JSON when it can be (numbers, true, lists), else taken as text.", rich_help_panel=_REQ)]
+JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/output.md); errors also as JSON on stderr.")]
+Profile = Annotated[Optional[str], typer.Option("-p", "--profile", help="Config profile to use.", envvar="LLMCLI_PROFILE", show_envvar=False, rich_help_panel=_CONN)]
+BaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="API base URL, e.g. http://localhost:11434/v1.", rich_help_panel=_CONN)]
+Timeout = Annotated[Optional[float], typer.Option("--timeout", min=0.001, help="Read timeout per attempt, seconds.", rich_help_panel=_CONN)]
+MaxTime = Annotated[Optional[float], typer.Option("--max-time", min=0, help="Total time budget across all retries, seconds (like curl --max-time).", rich_help_panel=_CONN)]
+Retries = Annotated[Optional[int], typer.Option("--retries", min=0, help="Retries after a failed attempt (default 3).", rich_help_panel=_CONN)]
+
+
+def settings_for(*, profile: Optional[str] = None, base_url: Optional[str] = None,
+                 model: Optional[str] = None, timeout: Optional[float] = None,
+                 max_time: Optional[float] = None, retries: Optional[int] = None,
+                 **flags: Any) -> Settings:
+    """Load the effective settings with the command's flags on top."""
+    settings = load_settings(config=state.config, profile=profile, flags={
+        "base_url": base_url, "model": model, "timeout": timeout, "max_time": max_time,
+        "max_retries": retries, **flags})
+    add_secret(settings.values.get("api_key"))
+    return settings
+
+
+def client_options(settings: Settings) -> Any:
+    """The core's options, with the resolved key registered for masking."""
+    options = settings.client_options()
+    add_secret(options.api_key)
+    return options
+
+
+def parse_params(pairs: Optional[list[str]]) -> dict[str, Any]:
+    """``--param KEY=VALUE`` pairs as body fields; VALUE is JSON when it parses."""
+    params: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--param")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except ValueError:
+            params[key.strip()] = raw
+    return params
+
+
+def request_params(settings: Settings, temperature: Optional[float], max_tokens: Optional[int],
+                   params: Optional[list[str]]) -> dict[str, Any]:
+    """Body fields beyond model and messages: config defaults, then flags."""
+    fields: dict[str, Any] = dict(settings["params"] or {})
+    for name, flag in (("temperature", temperature), ("max_tokens", max_tokens)):
+        value = flag if flag is not None else settings[name]
+        if value is not None:
+            fields[name] = value
+    fields.update(parse_params(params))
+    return fields
+
+
+def load_messages(path: Optional[Path]) -> list[dict[str, Any]]:
+    """``--messages FILE``: a JSON list of messages in the API's own shape."""
+    if path is None:
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="--messages")
+    except ValueError as exc:
+        raise typer.BadParameter(f"{path} is not valid JSON: {exc}", param_hint="--messages")
+    if not isinstance(data, list) or not all(isinstance(m, dict) and "role" in m for m in data):
+        raise typer.BadParameter(f"{path} must hold a JSON list of messages with a role each",
+                                 param_hint="--messages")
+    return data
+
+
+def require_model(settings: Settings) -> str:
+    """The model to use; it always has a default, but a profile may blank it."""
+    model = settings["model"]
+    if not model:
+        raise ConfigError("no model: pass -m/--model or set `model` in the config")
+    return str(model)

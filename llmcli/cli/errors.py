@@ -1,0 +1,109 @@
+"""The one error boundary: exceptions -> one line on stderr and a documented exit code.
+
+The table :data:`EXIT_CODES` is the only place an error class meets an exit status;
+docs/exit-codes.md documents it and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import IntEnum
+from typing import Optional
+
+from ..core.errors import (APIConnectionError, APIError, AuthenticationError, ConfigError,
+                           LLMCLIError, PermissionDeniedError, error_kind)
+from ..core.options import redact
+
+
+class ExitCode(IntEnum):
+    """llmcli's exit statuses. Stable: scripts depend on them."""
+
+    OK = 0
+    ERROR = 1            # an unexpected error (a bug): please report it
+    USAGE = 2            # bad flags or arguments, no prompt
+    CONFIG = 3           # bad config file, unknown profile, missing API key
+    AUTH = 4             # 401 / 403: the key is missing, wrong or not allowed
+    API = 5              # any other API error, after retries: 4xx, 5xx, invalid response
+    NETWORK = 6          # no answer: connection refused/reset/dropped, timeouts, --max-time
+    BATCH_PARTIAL = 7    # batch: some items failed, the others succeeded
+    INTERRUPTED = 130    # Ctrl-C or SIGTERM
+    BROKEN_PIPE = 141    # the reader of stdout went away (`| head -1`), as SIGPIPE would
+
+
+# Most specific first: the first class an error is an instance of decides.
+EXIT_CODES: list[tuple[type[LLMCLIError], ExitCode]] = [
+    (ConfigError, ExitCode.CONFIG),
+    (AuthenticationError, ExitCode.AUTH),
+    (PermissionDeniedError, ExitCode.AUTH),
+    (APIConnectionError, ExitCode.NETWORK),
+    (APIError, ExitCode.API),
+    (LLMCLIError, ExitCode.ERROR),
+]
+
+
+def exit_code_for(exc: LLMCLIError) -> ExitCode:
+    """The exit status for one of our errors."""
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return ExitCode.ERROR
+
+
+class RunState:
+    """What the boundary needs to know about the run: set by the commands as they parse."""
+
+    debug: bool = False
+    json_errors: bool = False
+    config: Optional[str] = None     # --config, for the commands that load settings
+    secrets: list[str] = []
+
+
+state = RunState()
+
+
+def add_secret(secret: Optional[str]) -> None:
+    """Register a value that must be masked in anything printed or logged."""
+    if secret and secret not in state.secrets:
+        state.secrets.append(secret)
+
+
+def safe(text: str) -> str:
+    """``text`` with every registered secret masked."""
+    return redact(text, state.secrets)
+
+
+def report(exc: BaseException) -> ExitCode:
+    """Print one line (and, with --json, one JSON object) for ``exc``; return its code."""
+    if isinstance(exc, LLMCLIError):
+        code, message = exit_code_for(exc), exc.message
+        payload = exc.to_dict() if isinstance(exc, APIError) else {
+            "type": error_kind(exc), "message": exc.message, "status": None, "code": None,
+            "retryable": False, "request_id": None}
+    else:
+        code, message = ExitCode.ERROR, f"unexpected {type(exc).__name__}: {exc}"
+        payload = {"type": "internal_error", "message": message, "status": None,
+                   "code": None, "retryable": False, "request_id": None}
+    request_id = getattr(exc, "request_id", None)
+    line = message + (f" (request id {request_id})" if request_id else "")
+    if state.debug:
+        import traceback
+
+        sys.stderr.write(safe("".join(traceback.format_exception(exc))))
+    sys.stderr.write(safe(f"llmcli: error: {line}") + "\n")
+    if state.json_errors:
+        payload["exit_code"] = int(code)
+        sys.stderr.write(safe(json.dumps({"error": payload}, ensure_ascii=False)) + "\n")
+    if code == ExitCode.ERROR and not state.debug:
+        sys.stderr.write("llmcli: run again with --debug for a traceback\n")
+    return code
+
+
+def silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the final flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,88 @@
+"""Reading the prompt from the argument and stdin, without ever hanging on stdin.
+
+The rule (docs/usage.md, "Prompt and stdin"):
+
+- ``PROMPT`` is ``-``: the prompt is all of stdin.
+- No ``PROMPT``, stdin not a terminal: the prompt is all of stdin (we wait for it).
+- ``PROMPT`` given and stdin not a terminal: stdin is appended after the prompt if its
+  first byte (or its end) arrives within ``LLMCLI_STDIN_WAIT`` seconds (default 1);
+  otherwise it is ignored with a warning. An inherited stdin that stays open and
+  silent (a CI runner, a parent process) therefore costs at most that wait.
+- ``--no-stdin``: stdin is never read.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+import typer
+
+DEFAULT_WAIT = 1.0
+
+
+def stdin_is_tty() -> bool:
+    """True when stdin is a terminal (or is closed: nothing to read then either)."""
+    try:
+        return sys.stdin is None or sys.stdin.isatty()
+    except (ValueError, OSError):
+        return True
+
+
+def read_stdin() -> str:
+    """All of stdin, decoded as UTF-8."""
+    if sys.stdin is None:
+        return ""
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+
+
+def stdin_ready(wait: float) -> bool:
+    """Whether stdin has data or EOF within ``wait`` seconds. Regular files and
+    /dev/null are always ready; only a pipe or socket can stay silent."""
+    try:
+        import select
+
+        ready, _, _ = select.select([sys.stdin], [], [], wait)
+        return bool(ready)
+    except (OSError, ValueError, TypeError):   # Windows pipes cannot be selected
+        return True
+
+
+def _wait_seconds() -> float:
+    raw = os.environ.get("LLMCLI_STDIN_WAIT")
+    try:
+        return float(raw) if raw else DEFAULT_WAIT
+    except ValueError:
+        return DEFAULT_WAIT
+
+
+def gather_prompt(prompt: Optional[str], *, no_stdin: bool, required: bool = True) -> Optional[str]:
+    """The prompt text after applying the rule above."""
+    if prompt == "-":
+        if no_stdin:
+            raise typer.BadParameter("PROMPT is '-' (stdin) but --no-stdin was given")
+        return read_stdin()
+    piped: Optional[str] = None
+    if not no_stdin and not stdin_is_tty():
+        if prompt is None or stdin_ready(_wait_seconds()):
+            piped = read_stdin()
+        else:
+            from .output import warn
+
+            warn(f"ignoring stdin: nothing arrived within {_wait_seconds():g}s "
+                 "(use --no-stdin to skip the wait, or LLMCLI_STDIN_WAIT to lengthen it)")
+    text = _join(prompt, piped)
+    if text is None and required:
+        raise typer.BadParameter("no prompt: give one as an argument or pipe it on stdin",
+                                 param_hint="PROMPT")
+    return text
+
+
+def _join(prompt: Optional[str], piped: Optional[str]) -> Optional[str]:
+    if piped is not None and not piped.strip():
+        piped = None
+    if prompt is None:
+        return piped
+    return prompt if piped is None else f"{prompt}\n\n{piped.rstrip()}"

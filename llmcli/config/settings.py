@@ -1,0 +1,242 @@
+"""Effective settings: defaults < file < OPENAI_* env < profile < LLMCLI_* env < flags.
+
+Every value remembers where it came from, for `llmcli config show`. The API key is a
+unit of its own: the highest layer that sets any of ``api_key``, ``api_key_env`` or
+``api_key_cmd`` decides it, so a profile's key is never mixed with another layer's.
+An ``OPENAI_API_KEY`` is never sent to a ``base_url`` that a profile set: a profile
+with its own server must name its own key.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+from ..core.errors import ConfigError
+from ..core.options import DEFAULT_BASE_URL, ClientOptions, mask_key
+from ..core.retry import RetryPolicy
+from .files import ConfigFile, config_path, load_config_file
+
+KEY_FIELDS = ("api_key", "api_key_env", "api_key_cmd")
+
+
+def _str_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, (str, int, float)) for v in value.values())
+
+
+# name -> (type check, human type name, default)
+SCHEMA: dict[str, tuple[Callable[[Any], bool], str, Any]] = {
+    "base_url": (lambda v: isinstance(v, str), "a string", DEFAULT_BASE_URL),
+    "api_key": (lambda v: isinstance(v, str), "a string", None),
+    "api_key_env": (lambda v: isinstance(v, str), "a string", None),
+    "api_key_cmd": (lambda v: isinstance(v, str), "a string", None),
+    "model": (lambda v: isinstance(v, str), "a string", "gpt-4o-mini"),
+    "system": (lambda v: isinstance(v, str), "a string", None),
+    "temperature": (lambda v: _number(v), "a number", None),
+    "max_tokens": (lambda v: _integer(v) and v > 0, "a positive integer", None),
+    "timeout": (lambda v: _number(v) and v > 0, "a positive number of seconds", 600.0),
+    "connect_timeout": (lambda v: _number(v) and v > 0, "a positive number of seconds", 10.0),
+    "max_time": (lambda v: _number(v) and v >= 0, "a number of seconds (0: no limit)", None),
+    "max_retries": (lambda v: _integer(v) and v >= 0, "a whole number >= 0", 3),
+    "headers": (_str_map, "a mapping of header names to strings", None),
+    "query": (_str_map, "a mapping of query parameters to strings", None),
+    "params": (lambda v: isinstance(v, dict), "a mapping of body fields", None),
+    "auth_header": (lambda v: isinstance(v, str), "a string", "Authorization"),
+    "auth_scheme": (lambda v: isinstance(v, str), "a string", "Bearer"),
+    "ca_bundle": (lambda v: isinstance(v, str), "a path", None),
+    "system_trust": (lambda v: isinstance(v, bool), "true or false", False),
+    "verify": (lambda v: isinstance(v, bool), "true or false", True),
+    "proxy": (lambda v: isinstance(v, str), "a URL", None),
+}
+TOP_ONLY = {"default_profile": (lambda v: isinstance(v, str), "a string"),
+            "profiles": (lambda v: isinstance(v, dict), "a mapping of profile names")}
+
+# LLMCLI_<NAME> for every scalar setting, plus the SDK's own variables.
+ENV_PARSERS: dict[str, Callable[[str], Any]] = {
+    "base_url": str, "api_key": str, "api_key_env": str, "api_key_cmd": str, "model": str,
+    "system": str, "temperature": float, "max_tokens": int, "timeout": float,
+    "connect_timeout": float, "max_time": float, "max_retries": int, "ca_bundle": str,
+    "proxy": str, "auth_header": str, "auth_scheme": str,
+}
+OPENAI_ENV = {"OPENAI_API_KEY": "api_key", "OPENAI_BASE_URL": "base_url"}
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _integer(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclass
+class Settings:
+    """The effective settings and where each value came from."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    path: Path
+    file_found: bool
+    profile: Optional[str] = None
+    profiles: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values.get(name)
+
+    def api_key(self) -> Optional[str]:
+        """Resolve the key: a literal, an env var's value, or a command's output."""
+        if self.values.get("api_key"):
+            return self.values["api_key"]
+        if self.values.get("api_key_env"):
+            name = self.values["api_key_env"]
+            value = os.environ.get(name)
+            if not value:
+                raise ConfigError(f"api_key_env names ${name}, which is not set",
+                                  key="api_key_env")
+            return value
+        if self.values.get("api_key_cmd"):
+            return run_key_command(self.values["api_key_cmd"])
+        return None
+
+    def client_options(self, *, resolve_key: bool = True) -> ClientOptions:
+        """What the core's clients need."""
+        v = self.values
+        verify: Any = v["ca_bundle"] or v["verify"]
+        return ClientOptions(
+            base_url=v["base_url"], api_key=self.api_key() if resolve_key else None,
+            auth_header=v["auth_header"], auth_scheme=v["auth_scheme"],
+            headers={k: str(x) for k, x in (v["headers"] or {}).items()},
+            query={k: str(x) for k, x in (v["query"] or {}).items()},
+            connect_timeout=float(v["connect_timeout"]), read_timeout=float(v["timeout"]),
+            max_time=float(v["max_time"]) if v["max_time"] else None,
+            retry=RetryPolicy(max_retries=int(v["max_retries"])), verify=verify,
+            system_trust=bool(v["system_trust"]), proxy=v["proxy"])
+
+    def shown(self) -> list[tuple[str, str, str]]:
+        """(name, value, source) rows for `config show`, the key masked."""
+        rows = []
+        for name in SCHEMA:
+            value = self.values.get(name)
+            if value is None:
+                continue
+            text = mask_key(value) if name == "api_key" else _show(value)
+            rows.append((name, text, self.sources.get(name, "default")))
+        return rows
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def run_key_command(command: str) -> str:
+    """Run ``api_key_cmd`` (for password managers); its first line is the key."""
+    try:
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ConfigError("api_key_cmd took longer than 60s", key="api_key_cmd") from None
+    key = done.stdout.strip().splitlines()[0].strip() if done.stdout.strip() else ""
+    if done.returncode != 0 or not key:
+        raise ConfigError(f"api_key_cmd failed (exit {done.returncode}) or printed nothing",
+                          key="api_key_cmd")
+    return key
+
+
+def load_settings(*, config: Optional[str] = None, profile: Optional[str] = None,
+                  flags: Optional[Mapping[str, Any]] = None,
+                  environ: Optional[Mapping[str, str]] = None) -> Settings:
+    """Merge every layer into the effective :class:`Settings`."""
+    env = os.environ if environ is None else environ
+    path = config_path(config)
+    cfg = load_config_file(path)
+    if cfg is None and config:
+        raise ConfigError(f"config file {path} does not exist", path=str(path))
+    values = {name: spec[2] for name, spec in SCHEMA.items()}
+    sources = {name: "default" for name in SCHEMA}
+    top, profiles = _validate_file(cfg) if cfg else ({}, {})
+    _apply(values, sources, _layer(top, f"file {path}"))
+    _apply(values, sources, _env_layer(env, OPENAI_ENV))
+    chosen = profile or env.get("LLMCLI_PROFILE") or (cfg.data.get("default_profile") if cfg else None)
+    if chosen:
+        if chosen not in profiles:
+            known = ", ".join(sorted(profiles)) or "none defined"
+            raise ConfigError(f"unknown profile {chosen!r} (profiles: {known})", key="profiles")
+        _apply(values, sources, _layer(profiles[chosen], f"profile {chosen}"))
+    llmcli_env = {f"LLMCLI_{name.upper()}": name for name in ENV_PARSERS}
+    _apply(values, sources, _env_layer(env, llmcli_env))
+    _apply(values, sources, _layer(flags or {}, "flag"))
+    return Settings(values, sources, path, cfg is not None, chosen, sorted(profiles))
+
+
+Layer = dict[str, tuple[Any, str]]   # name -> (value, where it came from)
+
+
+def _layer(mapping: Mapping[str, Any], source: str) -> Layer:
+    return {k: (v, source) for k, v in mapping.items() if v is not None}
+
+
+def _apply(values: dict[str, Any], sources: dict[str, str], layer: Layer) -> None:
+    """Lay one layer over the values. A layer that sets any key field replaces the key
+    as a whole; a profile that moves base_url without a key drops OPENAI_API_KEY."""
+    key_source = next((layer[k][1] for k in KEY_FIELDS if k in layer), None)
+    base = layer.get("base_url")
+    if key_source is None and base and base[1].startswith("profile") \
+            and sources.get("api_key") == "env:OPENAI_API_KEY":
+        key_source = base[1]
+    if key_source is not None:
+        for k in KEY_FIELDS:
+            values[k], sources[k] = None, key_source
+    for name, (value, source) in layer.items():
+        values[name], sources[name] = value, source
+
+
+def _env_layer(env: Mapping[str, str], mapping: Mapping[str, str]) -> Layer:
+    layer: Layer = {}
+    for var, name in mapping.items():
+        raw = env.get(var)
+        if not raw:
+            continue
+        try:
+            layer[name] = (ENV_PARSERS[name](raw), f"env:{var}")
+        except ValueError:
+            raise ConfigError(f"${var}={raw!r} is not valid for {name}", key=var) from None
+    return layer
+
+
+def _validate_file(cfg: ConfigFile) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Check every key and type; return the top-level values and the profiles."""
+    top: dict[str, Any] = {}
+    for key, value in cfg.data.items():
+        if key in TOP_ONLY:
+            check, kind = TOP_ONLY[key]
+            if not check(value):
+                raise cfg.error(f"{key} must be {kind}", key)
+            continue
+        _check(cfg, key, value, (str(key),))
+        top[key] = value
+    profiles: dict[str, dict[str, Any]] = {}
+    for name, body in (cfg.data.get("profiles") or {}).items():
+        if not isinstance(body, dict):
+            raise cfg.error("a profile must be a mapping of settings", "profiles", str(name))
+        for key, value in body.items():
+            _check(cfg, key, value, ("profiles", str(name), str(key)))
+        profiles[str(name)] = body
+    default = cfg.data.get("default_profile")
+    if default and default not in profiles:
+        raise cfg.error(f"default_profile {default!r} is not among the profiles", "default_profile")
+    return top, profiles
+
+
+def _check(cfg: ConfigFile, key: Any, value: Any, where: tuple[str, ...]) -> None:
+    if key not in SCHEMA:
+        close = [k for k in SCHEMA if k.startswith(str(key)[:4])]
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise cfg.error(f"unknown key {key!r}{hint}", *where)
+    check, kind, _ = SCHEMA[key]
+    if value is not None and not check(value):
+        raise cfg.error(f"{key} must be {kind}, not {type(value).__name__}", *where)

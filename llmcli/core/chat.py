@@ -1,0 +1,182 @@
+"""Chat requests and responses: pure functions shared by every client and by batch."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+from .errors import APIError, InvalidResponseError, ServerError, shorten, status_error
+from .options import redact
+from .retry import parse_retry_after
+
+
+@dataclass
+class ChatResult:
+    """One finished chat completion."""
+
+    content: str
+    finish_reason: Optional[str]
+    usage: Optional[dict[str, Any]]
+    id: Optional[str] = None
+    model: Optional[str] = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    request_id: Optional[str] = None
+    attempts: int = 1
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def build_chat_body(model: Optional[str], messages: list[dict[str, Any]],
+                    params: Optional[Mapping[str, Any]] = None, *,
+                    stream: bool = False) -> dict[str, Any]:
+    """The JSON body of `POST /chat/completions`. ``params`` holds temperature,
+    max_tokens and any extra fields; ``None`` values are left out."""
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    if params:
+        body.update((k, v) for k, v in params.items() if v is not None)
+    if stream:
+        body["stream"] = True
+        body.setdefault("stream_options", {"include_usage": True})
+    return body
+
+
+def messages_for(prompt: Optional[str], system: Optional[str] = None,
+                 history: Optional[list[dict[str, Any]]] = None) -> list[dict[str, Any]]:
+    """Messages for a prompt: an optional system message first (unless the history
+    already starts with one), then the history, then the prompt as a user message."""
+    messages = list(history or [])
+    if system is not None:
+        if messages and messages[0].get("role") == "system":
+            messages[0] = {"role": "system", "content": system}
+        else:
+            messages.insert(0, {"role": "system", "content": system})
+    if prompt is not None:
+        messages.append({"role": "user", "content": prompt})
+    return messages
+
+
+def check_status(status: int, headers: Mapping[str, str], body: bytes,
+                 secrets: Sequence[str] = ()) -> None:
+    """Raise the mapped error for an error status (any non-2xx). Servers often echo
+    the key back ("Incorrect API key provided: ..."): ``secrets`` are masked."""
+    if 200 <= status < 300:
+        return
+    exc = status_error(status, body, headers.get("content-type", ""), headers.get("x-request-id"))
+    if secrets:
+        exc.message = redact(exc.message, list(secrets))
+        exc.args = (exc.message,)
+    exc.retry_after = parse_retry_after(headers)  # type: ignore[attr-defined]
+    raise exc
+
+
+def load_json(body: bytes, status: int, request_id: Optional[str]) -> Any:
+    """Parse a success body, or raise :class:`InvalidResponseError` saying what came."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        sample = shorten(body.decode("utf-8", "replace"), 80) or "an empty body"
+        raise InvalidResponseError(
+            f"the server answered {status} with a body that is not JSON: {sample!r}",
+            status=status, request_id=request_id) from None
+
+
+def parse_chat(body: bytes, status: int, headers: Mapping[str, str]) -> ChatResult:
+    """A chat completion from a 2xx response."""
+    request_id = headers.get("x-request-id")
+    obj = load_json(body, status, request_id)
+    if isinstance(obj, dict) and obj.get("error"):
+        raise stream_error(obj, request_id)
+    choices = obj.get("choices") if isinstance(obj, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise InvalidResponseError("the response has no choices", status=status,
+                                   request_id=request_id, body=obj)
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    return ChatResult(content=_text(message.get("content")),
+                      finish_reason=choice.get("finish_reason"), usage=obj.get("usage"),
+                      id=obj.get("id"), model=obj.get("model"), raw=obj,
+                      request_id=request_id, headers=headers)
+
+
+def parse_models(body: bytes, status: int, headers: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The model objects of a `GET /models` response (OpenAI's `data` list, or a bare list)."""
+    obj = load_json(body, status, headers.get("x-request-id"))
+    data = obj.get("data") if isinstance(obj, dict) else obj
+    if not isinstance(data, list):
+        raise InvalidResponseError("the models response has no `data` list", status=status)
+    return [m if isinstance(m, dict) else {"id": str(m)} for m in data]
+
+
+def _text(content: Any) -> str:
+    """Message content as text: a string, or the text parts of a content list."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content)
+
+
+def stream_error(obj: dict[str, Any], request_id: Optional[str] = None) -> APIError:
+    """The error for an `{"error": ...}` object sent inside a 200 response or stream."""
+    err = obj.get("error")
+    if isinstance(err, dict):
+        message = str(err.get("message") or "error")
+        return ServerError(f"error in stream: {shorten(message)}", type=err.get("type"),
+                           code=_opt_str(err.get("code")), request_id=request_id, body=obj)
+    return ServerError(f"error in stream: {shorten(str(err))}", request_id=request_id, body=obj)
+
+
+def _opt_str(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+class StreamState:
+    """Folds stream chunks into the reply's metadata; returns each content delta."""
+
+    __slots__ = ("id", "model", "finish_reason", "usage", "request_id", "chunks", "parts")
+
+    def __init__(self, request_id: Optional[str] = None) -> None:
+        self.id: Optional[str] = None
+        self.model: Optional[str] = None
+        self.finish_reason: Optional[str] = None
+        self.usage: Optional[dict[str, Any]] = None
+        self.request_id = request_id
+        self.chunks = 0
+        self.parts: list[str] = []
+
+    def apply(self, data: str) -> Optional[str]:
+        """Take one event's data; return its content delta, if any."""
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            raise InvalidResponseError(f"a stream event is not JSON: {shorten(data, 80)!r}",
+                                       request_id=self.request_id) from None
+        if not isinstance(obj, dict):
+            return None
+        if obj.get("error"):
+            raise stream_error(obj, self.request_id)
+        self.chunks += 1
+        if self.id is None:
+            self.id, self.model = obj.get("id"), obj.get("model")
+        if obj.get("usage"):
+            self.usage = obj["usage"]
+        choices = obj.get("choices")
+        if not choices:
+            return None
+        choice = choices[0]
+        if choice.get("finish_reason"):
+            self.finish_reason = choice["finish_reason"]
+        delta = choice.get("delta")
+        content = delta.get("content") if delta else None
+        if content:
+            self.parts.append(content)
+            return content
+        return None
+
+    def result(self, attempts: int = 1) -> ChatResult:
+        """The whole reply as a :class:`ChatResult`, once the stream has ended."""
+        return ChatResult(content="".join(self.parts), finish_reason=self.finish_reason,
+                          usage=self.usage, id=self.id, model=self.model,
+                          request_id=self.request_id, attempts=attempts)

@@ -1,0 +1,212 @@
+"""The sync client on httpx: models, chat, and streaming chat, with retries."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any, Callable, Iterator, Optional
+
+import httpx
+
+from .chat import ChatResult, StreamState, check_status, parse_chat, parse_models
+from .errors import APIConnectionError, APITimeoutError, ConfigError, InvalidResponseError
+from .options import ClientOptions, log, redact
+from .retry import Attempts, Deadline
+from .sse import SSEDecoder
+
+
+@contextlib.contextmanager
+def map_httpx_errors(options: ClientOptions) -> Iterator[None]:
+    """Translate httpx's exceptions into ours, most specific first."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
+        raise APITimeoutError(f"{kind} talking to {_where(options)}") from exc
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise ConfigError(f"bad base_url {_where(options)}: {_safe(exc, options)}") from exc
+    except httpx.TransportError as exc:
+        raise APIConnectionError(f"connection to {_where(options)} failed: "
+                                 f"{_safe(exc, options) or type(exc).__name__}") from exc
+
+
+def _where(options: ClientOptions) -> str:
+    return redact(options.base_url, options.secrets())
+
+
+def _safe(exc: BaseException, options: ClientOptions) -> str:
+    return redact(str(exc), options.secrets())
+
+
+def http_timeout(options: ClientOptions, deadline: Deadline) -> httpx.Timeout:
+    """Per-attempt timeouts, shortened to what is left of the total budget."""
+    read = deadline.cap(options.read_timeout)
+    return httpx.Timeout(connect=deadline.cap(options.connect_timeout), read=read,
+                         write=read, pool=read)
+
+
+def verify_setting(options: ClientOptions) -> Any:
+    """httpx's ``verify``: a bool, a CA bundle path, or the OS trust store."""
+    if options.system_trust:
+        try:
+            import ssl
+
+            import truststore
+        except ImportError as exc:
+            raise ConfigError("system_trust needs the `truststore` package "
+                              "(pip install truststore)") from exc
+        return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if isinstance(options.verify, str):
+        import ssl
+
+        try:
+            return ssl.create_default_context(cafile=options.verify)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load CA bundle {options.verify}: {exc}") from exc
+    return options.verify
+
+
+class Client:
+    """A sync API client with one connection pool. Use as a context manager."""
+
+    def __init__(self, options: ClientOptions, *, transport: Optional[httpx.BaseTransport] = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.options = options
+        self._sleep = sleep
+        self._http = httpx.Client(transport=transport, verify=verify_setting(options),
+                                  proxy=options.proxy, params=options.query or None,
+                                  follow_redirects=True)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """`GET /models`: the model objects the server offers."""
+        response, _ = self._send("GET", "/models", None, Deadline(self.options.max_time))
+        return parse_models(response.content, response.status_code, response.headers)
+
+    def chat(self, body: dict[str, Any]) -> ChatResult:
+        """`POST /chat/completions`, retried as the policy says."""
+        response, attempts = self._send("POST", "/chat/completions", body,
+                                        Deadline(self.options.max_time))
+        result = parse_chat(response.content, response.status_code, response.headers)
+        result.attempts = attempts
+        return result
+
+    def stream_chat(self, body: dict[str, Any]) -> "ChatStream":
+        """A streaming chat completion: iterate the result for content deltas."""
+        return ChatStream(self, dict(body, stream=True))
+
+    def _send(self, method: str, path: str, body: Optional[dict[str, Any]], deadline: Deadline,
+              *, stream: bool = False) -> tuple[httpx.Response, int]:
+        content = None if body is None else json.dumps(body).encode()
+        for attempt in Attempts(self.options.retry, deadline):
+            self._sleep(attempt.delay)
+            with attempt:
+                return self._attempt(method, path, content, deadline, stream), attempt.number
+        raise AssertionError("unreachable: Attempts ends by returning or raising")
+
+    def _attempt(self, method: str, path: str, content: Optional[bytes], deadline: Deadline,
+                 stream: bool) -> httpx.Response:
+        url = self.options.url(path)
+        started = time.perf_counter()
+        with map_httpx_errors(self.options):
+            request = self._http.build_request(
+                method, url, content=content, timeout=http_timeout(self.options, deadline),
+                headers=self.options.request_headers(stream=stream) | (
+                    {"content-type": "application/json"} if content is not None else {}))
+            response = self._http.send(request, stream=stream)
+            if stream and response.status_code >= 300:
+                response.read()
+                response.close()
+        log.info("%s %s -> %d in %.0f ms", method, _where(self.options) + path,
+                 response.status_code, (time.perf_counter() - started) * 1000)
+        check_status(response.status_code, response.headers, response.content if (
+            not stream or response.status_code >= 300) else b"", self.options.secrets())
+        return response
+
+
+class ChatStream:
+    """A streaming reply. Iterate it for content deltas; afterwards ``finish_reason``,
+    ``usage``, ``id`` and ``model`` are set. A stream is retried only while no byte of
+    it has arrived; the response is always closed."""
+
+    def __init__(self, client: Client, body: dict[str, Any]) -> None:
+        self._client, self._body = client, body
+        self.state = StreamState()
+        self.attempts = 0
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("id", "model", "finish_reason", "usage", "request_id"):
+            return getattr(self.state, name)
+        raise AttributeError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[str]]:
+        """The content deltas, grouped by network read: a writer that flushes once per
+        batch shows every token as it arrives without one syscall per token."""
+        client, deadline = self._client, Deadline(self._client.options.max_time)
+        content = json.dumps(self._body).encode()
+        for attempt in Attempts(client.options.retry, deadline):
+            client._sleep(attempt.delay)
+            with attempt:
+                response = client._attempt("POST", "/chat/completions", content, deadline, True)
+                self.attempts = attempt.number
+                yield from self._read(response, deadline)
+                return
+
+    def result(self) -> ChatResult:
+        """The whole reply so far, as a :class:`ChatResult`."""
+        return self.state.result(self.attempts)
+
+    def _read(self, response: httpx.Response, deadline: Deadline) -> Iterator[list[str]]:
+        state = self.state
+        state.request_id = response.headers.get("x-request-id")
+        decoder, received, done = SSEDecoder(), False, False
+        try:
+            with map_httpx_errors(self._client.options):
+                for chunk in response.iter_bytes():
+                    received = True
+                    deadline.check()
+                    batch, done = self._apply(decoder.feed(chunk))
+                    if batch:
+                        yield batch
+                    if done:
+                        break
+                if not done:
+                    batch, done = self._apply(decoder.close())
+                    if batch:
+                        yield batch
+        except APIConnectionError as exc:
+            if received:   # part of the reply is already out: a retry would repeat it
+                exc.retryable = False  # type: ignore[misc]
+            raise
+        finally:
+            response.close()
+        if not done and state.finish_reason is None:
+            raise InvalidResponseError("the stream ended before the reply was complete",
+                                       request_id=state.request_id)
+
+    def _apply(self, events: list[Any]) -> tuple[list[str], bool]:
+        """Fold decoded events into the state; return their deltas and whether
+        ``[DONE]`` was among them."""
+        batch: list[str] = []
+        apply = self.state.apply
+        for event in events:
+            if event.data == "[DONE]":
+                return batch, True
+            delta = apply(event.data)
+            if delta:
+                batch.append(delta)
+        return batch, False

@@ -1,0 +1,227 @@
+"""Errors raised by the llmcli core.
+
+Every class carries structured fields, never a message to be parsed later::
+
+    LLMCLIError
+    ├── ConfigError                 bad config file, unknown key, missing API key
+    └── APIError                    anything that went wrong talking to the API
+        ├── APIStatusError          the server answered with an error status
+        │   ├── BadRequestError         400, 422
+        │   ├── AuthenticationError     401
+        │   ├── PermissionDeniedError   403
+        │   ├── NotFoundError           404
+        │   ├── RateLimitError          429
+        │   └── ServerError             5xx
+        ├── InvalidResponseError    a 2xx that is not what the API promises, or an
+        │                           error object sent inside a stream
+        └── APIConnectionError      no answer: refused, reset, dropped
+            └── APITimeoutError     connect/read timeout or the total budget spent
+
+The one place that maps an HTTP status to a class is :func:`status_error`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+_MAX_MESSAGE = 300
+
+
+class LLMCLIError(Exception):
+    """Base of every error llmcli raises on purpose."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(LLMCLIError):
+    """The settings are wrong: a broken file, an unknown key, a missing API key."""
+
+    def __init__(self, message: str, *, path: Optional[str] = None,
+                 key: Optional[str] = None, line: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.path, self.key, self.line = path, key, line
+
+
+class APIError(LLMCLIError):
+    """Something went wrong talking to the API."""
+
+    def __init__(self, message: str, *, status: Optional[int] = None,
+                 type: Optional[str] = None, code: Optional[str] = None,
+                 param: Optional[str] = None, request_id: Optional[str] = None,
+                 body: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.type, self.code, self.param = status, type, code, param
+        self.request_id, self.body = request_id, body
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as the stable JSON object documented in docs/output.md."""
+        return {
+            "type": error_kind(self),
+            "message": self.message,
+            "status": self.status,
+            "code": self.code,
+            "retryable": self.retryable,
+            "request_id": self.request_id,
+        }
+
+
+class APIStatusError(APIError):
+    """The server answered with a 4xx or 5xx status."""
+
+    retryable = False
+
+
+class BadRequestError(APIStatusError):
+    """400 or 422: the request is wrong and will stay wrong."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such model or endpoint."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests or tokens; worth retrying later."""
+
+    retryable = True
+
+
+class ServerError(APIStatusError):
+    """5xx: the server failed; worth retrying."""
+
+    retryable = True
+
+
+class RetryableStatusError(APIStatusError):
+    """408 or 409: not the request's fault, worth retrying."""
+
+    retryable = True
+
+
+class InvalidResponseError(APIError):
+    """A success status whose body is not what the API promises."""
+
+
+class APIConnectionError(APIError):
+    """No usable answer: connection refused, reset or dropped."""
+
+    retryable = True
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect or read timeout, or the total time budget is spent."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    408: RetryableStatusError,
+    409: RetryableStatusError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+_KIND: dict[type[LLMCLIError], str] = {
+    ConfigError: "config_error",
+    BadRequestError: "bad_request",
+    AuthenticationError: "authentication_error",
+    PermissionDeniedError: "permission_denied",
+    NotFoundError: "not_found",
+    RateLimitError: "rate_limit",
+    ServerError: "server_error",
+    RetryableStatusError: "api_error",
+    APIStatusError: "api_error",
+    InvalidResponseError: "invalid_response",
+    APITimeoutError: "timeout",
+    APIConnectionError: "connection_error",
+    APIError: "api_error",
+}
+
+
+def error_kind(exc: LLMCLIError) -> str:
+    """The stable machine-readable name of an error's class (`rate_limit`, ...)."""
+    for cls in type(exc).__mro__:
+        if cls in _KIND:
+            return _KIND[cls]
+    return "error"
+
+
+def status_error(status: int, body: bytes, content_type: str = "",
+                 request_id: Optional[str] = None) -> APIStatusError:
+    """Build the error for an HTTP error response, whatever shape its body has."""
+    cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else APIStatusError)
+    message, fields, parsed = _describe_body(body, content_type)
+    prefix = f"HTTP {status}"
+    return cls(f"{prefix}: {message}" if message else prefix, status=status,
+               request_id=request_id, body=parsed, **fields)
+
+
+def _describe_body(body: bytes, content_type: str) -> tuple[str, dict[str, Any], Any]:
+    """Find a short human message in an error body: OpenAI's shape, FastAPI's, text."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        parsed = json.loads(text) if text else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        message, fields = _from_json_error(parsed)
+        if message:
+            return shorten(message), fields, parsed
+    if "html" in content_type.lower() or text.lstrip().lower().startswith(("<!doctype", "<html")):
+        return _html_title(text) or "the server answered with an HTML page", {}, text
+    return shorten(" ".join(text.split())), {}, parsed if parsed is not None else text
+
+
+def _from_json_error(obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """OpenAI `{"error": {...}}`, `{"error": "text"}`, FastAPI `{"detail": ...}`, `{"message"}`."""
+    err = obj.get("error")
+    if isinstance(err, dict):
+        fields = {k: _str_or_none(err.get(k)) for k in ("type", "code", "param")}
+        return str(err.get("message") or ""), fields
+    if isinstance(err, str):
+        return err, {}
+    detail = obj.get("detail")
+    if isinstance(detail, str):
+        return detail, {}
+    if isinstance(detail, list) and detail:
+        parts = []
+        for item in detail[:3]:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", []))
+                parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", "")))
+        return "; ".join(parts), {}
+    if isinstance(obj.get("message"), str):
+        return obj["message"], {}
+    return "", {}
+
+
+def _html_title(text: str) -> str:
+    low = text.lower()
+    start, end = low.find("<title>"), low.find("</title>")
+    if 0 <= start < end:
+        return "HTML page: " + " ".join(text[start + 7:end].split())
+    return ""
+
+
+def _str_or_none(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+def shorten(text: str, limit: int = _MAX_MESSAGE) -> str:
+    """Cut a message to one readable line."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,163 @@
+"""The retry policy: small pure functions, shared by the sync and async send loops.
+
+A send loop asks :func:`next_delay` after each failed attempt; ``None`` means give up
+and raise. The loops sleep through an injected ``sleep`` so tests never wait.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Optional
+
+from .errors import APIError, APITimeoutError
+
+INITIAL_RETRY_DELAY = 0.5   # seconds before the first retry
+MAX_RETRY_DELAY = 8.0       # cap on one computed backoff wait
+MAX_RETRY_AFTER = 60.0      # a longer Retry-After is not honoured: we give up instead
+JITTER = 0.25               # a wait is shortened by up to this fraction, at random
+
+log = logging.getLogger("llmcli")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry."""
+
+    max_retries: int = 3
+    initial_delay: float = INITIAL_RETRY_DELAY
+    max_delay: float = MAX_RETRY_DELAY
+    max_retry_after: float = MAX_RETRY_AFTER
+
+
+def parse_retry_after(headers: Mapping[str, str], now: Optional[float] = None) -> Optional[float]:
+    """Seconds the server asks us to wait: `retry-after-ms`, then `retry-after` as
+    seconds or as an HTTP-date. ``None`` when absent or unreadable."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(float(value) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return max(when - (time.time() if now is None else now), 0.0)
+
+
+def backoff_delay(retry_index: int, policy: RetryPolicy,
+                  rand: Callable[[], float] = random.random) -> float:
+    """Exponential backoff for the ``retry_index``-th retry (0-based), capped, with
+    jitter that shortens each wait by up to 25 % so that clients spread out."""
+    delay = min(policy.initial_delay * (2.0 ** retry_index), policy.max_delay)
+    return delay * (1.0 - JITTER * rand())
+
+
+def next_delay(error: APIError, retry_index: int, policy: RetryPolicy,
+               retry_after: Optional[float] = None, remaining: Optional[float] = None,
+               rand: Callable[[], float] = random.random) -> Optional[float]:
+    """Seconds to wait before retrying after ``error``, or ``None`` to give up.
+
+    ``remaining`` is what is left of the total time budget: a retry that could not
+    start before it runs out is not attempted.
+    """
+    if not error.retryable or retry_index >= policy.max_retries:
+        return None
+    if retry_after is not None and retry_after <= policy.max_retry_after:
+        delay = retry_after
+    elif retry_after is not None:
+        return None
+    else:
+        delay = backoff_delay(retry_index, policy, rand)
+    if remaining is not None and delay >= remaining:
+        return None
+    return delay
+
+
+class Deadline:
+    """The total time budget of one command across all attempts (curl's --max-time)."""
+
+    def __init__(self, seconds: Optional[float], clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._end = None if not seconds else clock() + seconds
+        self.seconds = seconds
+
+    def remaining(self) -> Optional[float]:
+        """Seconds left, or ``None`` when there is no budget."""
+        return None if self._end is None else self._end - self._clock()
+
+    def check(self) -> None:
+        """Raise :class:`APITimeoutError` when the budget is spent."""
+        left = self.remaining()
+        if left is not None and left <= 0:
+            raise APITimeoutError(f"gave up after the total time budget of {self.seconds:g}s")
+
+    def cap(self, timeout: Optional[float]) -> Optional[float]:
+        """A per-operation timeout, shortened so it cannot outlive the budget."""
+        left = self.remaining()
+        if left is None:
+            return timeout
+        self.check()
+        return left if timeout is None else min(timeout, left)
+
+
+class Attempts:
+    """The attempts of one request: the retry loop that the sync and async clients
+    share. Only the sleeping differs, so the caller sleeps ``attempt.delay``::
+
+        for attempt in Attempts(policy, deadline):
+            sleep(attempt.delay)
+            with attempt:
+                return send()
+
+    Leaving the ``with`` by a retryable :class:`APIError` sets the next delay and goes
+    round again; any other exception, or a give-up, propagates with ``.attempts`` set.
+    """
+
+    def __init__(self, policy: RetryPolicy, deadline: Optional[Deadline] = None,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.policy, self.deadline, self._rand = policy, deadline or Deadline(None), rand
+        self.number = 0
+        self.delay = 0.0
+        self._done = False
+
+    def __iter__(self) -> "Attempts":
+        return self
+
+    def __next__(self) -> "Attempts":
+        if self._done:
+            raise StopIteration
+        self.number += 1
+        return self
+
+    def __enter__(self) -> "Attempts":
+        return self
+
+    def __exit__(self, exc_type: object, exc: Optional[BaseException], tb: object) -> bool:
+        if exc is None:
+            self._done = True
+            return False
+        if not isinstance(exc, APIError):
+            return False
+        exc.attempts = self.number  # type: ignore[attr-defined]
+        delay = next_delay(exc, self.number - 1, self.policy,
+                           getattr(exc, "retry_after", None), self.deadline.remaining(), self._rand)
+        if delay is None:
+            if exc.retryable and self.number > 1:
+                log.info("giving up after %d attempts: %s", self.number, exc.message)
+            return False
+        log.info("retry %d/%d in %.2fs after: %s", self.number, self.policy.max_retries,
+                 delay, exc.message)
+        self.delay = delay
+        return True

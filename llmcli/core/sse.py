@@ -1,0 +1,96 @@
+"""A Server-Sent Events decoder: bytes in, events out. It knows nothing of HTTP.
+
+Follows the WHATWG event-stream rules that matter for LLM APIs: lines end in LF, CRLF
+or CR (a CRLF may be split across two chunks); a blank line dispatches the event;
+lines starting with ``:`` are comments (keep-alives); several ``data:`` lines join
+with ``\\n``; one space after the colon is dropped. ``[DONE]`` and in-stream ``error``
+objects are the caller's business.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator, NamedTuple, Optional
+
+
+class SSEEvent(NamedTuple):
+    """One dispatched event."""
+
+    data: str
+    event: Optional[str] = None
+    id: Optional[str] = None
+
+
+class SSEDecoder:
+    """Incremental decoder: call :meth:`feed` with each chunk, :meth:`close` at EOF."""
+
+    __slots__ = ("_buf", "_data", "_event", "_id")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._data: list[bytes] = []
+        self._event: Optional[str] = None
+        self._id: Optional[str] = None
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Decode a chunk; return the events it completed (often none or one)."""
+        buf = self._buf + chunk if self._buf else chunk
+        # A trailing CR may be the first half of a CRLF: keep it for the next chunk.
+        end = len(buf) - 1 if buf.endswith(b"\r") else len(buf)
+        cut = max(buf.rfind(b"\n", 0, end), buf.rfind(b"\r", 0, end))
+        if cut < 0:
+            self._buf = buf
+            return []
+        self._buf = buf[cut + 1:]
+        return self._lines(buf[: cut + 1].splitlines())
+
+    def close(self) -> list[SSEEvent]:
+        """End of stream: decode what is left, and dispatch an event that the server
+        did not end with a blank line (lenient, as most clients are)."""
+        lines = self._buf.splitlines()
+        self._buf = b""
+        events = self._lines(lines)
+        if self._data:
+            events.append(self._dispatch())
+        return events
+
+    def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        data = self._data
+        for line in lines:
+            if line.startswith(b"data: "):      # the hot path: one event, one line
+                data.append(line[6:])
+            elif not line:
+                if data:
+                    events.append(self._dispatch())
+                    data = self._data
+                else:
+                    self._event = None
+            elif line[0] != 0x3A:               # not a ':' comment
+                self._field(line)
+        return events
+
+    def _field(self, line: bytes) -> None:
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif name == b"id" and b"\0" not in value:
+            self._id = value.decode("utf-8", "replace")
+
+    def _dispatch(self) -> SSEEvent:
+        data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
+        event = SSEEvent(data.decode("utf-8", "replace"), self._event, self._id)
+        self._data = []
+        self._event = None
+        return event
+
+
+def iter_events(chunks: Iterable[bytes]) -> Iterator[SSEEvent]:
+    """Decode an iterable of byte chunks into events."""
+    decoder = SSEDecoder()
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.close()
