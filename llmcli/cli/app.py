@@ -11,7 +11,7 @@ import typer
 
 from .. import __version__
 from ..core.errors import LLMCLIError
-from .errors import ExitCode, report, silence_stdout, state
+from .errors import ExitCode, StdoutClosed, report, silence_stdout, state
 
 app = typer.Typer(
     name="llmcli",
@@ -58,11 +58,30 @@ def _register() -> None:
 _register()
 
 
+GLOBAL_FLAGS = ("-v", "--verbose", "--debug")
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """Let -v/--verbose/--debug stand anywhere before ``--`` (``llmcli chat hi -v``), as
+    people type them, by moving them in front of the subcommand where Click wants them."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+    if not flags:
+        return args
+    return flags + [a for a in args[:end] if a not in GLOBAL_FLAGS] + args[end:]
+
+
 def run(args: list[str]) -> int:
     """Run the app on ``args``; every failure becomes one stderr line and an exit code."""
+    args = hoist_global_flags(args)
     try:
+        # Non-standalone Click returns the code of a ctx.exit() instead of raising, and
+        # Typer turns Ctrl-C into exit 130 that way; our commands return None.
         result = app(args=args, prog_name="llmcli", standalone_mode=False)
-        return int(result or 0) if isinstance(result, int) else 0
+        code = result if isinstance(result, int) else 0
+        if code == ExitCode.INTERRUPTED:
+            sys.stderr.write("\nllmcli: interrupted\n")
+        return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
@@ -71,7 +90,7 @@ def run(args: list[str]) -> int:
     except (KeyboardInterrupt, click.exceptions.Abort):
         sys.stderr.write("\nllmcli: interrupted\n")
         return ExitCode.INTERRUPTED
-    except BrokenPipeError:
+    except (StdoutClosed, BrokenPipeError):
         silence_stdout()
         return ExitCode.BROKEN_PIPE
     except LLMCLIError as exc:

@@ -51,6 +51,11 @@ def exit_code_for(exc: LLMCLIError) -> ExitCode:
     return ExitCode.ERROR
 
 
+class StdoutClosed(Exception):
+    """The reader of stdout went away. Not an OSError on purpose: Click turns an EPIPE
+    OSError into a bare exit 1, and we want the documented 141."""
+
+
 class RunState:
     """What the boundary needs to know about the run: set by the commands as they parse."""
 

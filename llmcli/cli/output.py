@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import safe
+from .errors import StdoutClosed, safe
 
 
 class _Redact(logging.Filter):
@@ -59,13 +59,21 @@ class Out:
         self.is_tty = sys.stdout.isatty()
 
     def write(self, text: str) -> None:
-        if self._buf is None:
-            sys.stdout.write(text)
-        else:
-            self._buf.write(text.encode("utf-8", "replace"))
+        """Write text; a closed reader becomes :class:`StdoutClosed`."""
+        try:
+            if self._buf is None:
+                sys.stdout.write(text)
+            else:
+                self._buf.write(text.encode("utf-8", "replace"))
+        except BrokenPipeError:
+            raise StdoutClosed() from None
 
     def flush(self) -> None:
-        (self._buf or sys.stdout).flush()
+        """Push what is buffered to the reader."""
+        try:
+            (self._buf or sys.stdout).flush()
+        except BrokenPipeError:
+            raise StdoutClosed() from None
 
 
 def use_color() -> bool:

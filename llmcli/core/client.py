@@ -10,18 +10,20 @@ from typing import Any, Callable, Iterator, Optional
 import httpx
 
 from .chat import ChatResult, StreamState, check_status, parse_chat, parse_models
-from .errors import APIConnectionError, APITimeoutError, ConfigError, InvalidResponseError
+from .errors import APIConnectionError, APIError, APITimeoutError, ConfigError, InvalidResponseError
 from .options import ClientOptions, log, redact
 from .retry import Attempts, Deadline
 from .sse import SSEDecoder
 
 
 @contextlib.contextmanager
-def map_httpx_errors(options: ClientOptions) -> Iterator[None]:
+def map_httpx_errors(options: ClientOptions, deadline: Optional[Deadline] = None) -> Iterator[None]:
     """Translate httpx's exceptions into ours, most specific first."""
     try:
         yield
     except httpx.TimeoutException as exc:
+        if deadline is not None:
+            deadline.check()   # the budget ran out: say so rather than "read timeout"
         kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
         raise APITimeoutError(f"{kind} talking to {_where(options)}") from exc
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -109,7 +111,8 @@ class Client:
               *, stream: bool = False) -> tuple[httpx.Response, int]:
         content = None if body is None else json.dumps(body).encode()
         for attempt in Attempts(self.options.retry, deadline):
-            self._sleep(attempt.delay)
+            if attempt.delay:
+                self._sleep(attempt.delay)
             with attempt:
                 return self._attempt(method, path, content, deadline, stream), attempt.number
         raise AssertionError("unreachable: Attempts ends by returning or raising")
@@ -118,7 +121,7 @@ class Client:
                  stream: bool) -> httpx.Response:
         url = self.options.url(path)
         started = time.perf_counter()
-        with map_httpx_errors(self.options):
+        with map_httpx_errors(self.options, deadline):
             request = self._http.build_request(
                 method, url, content=content, timeout=http_timeout(self.options, deadline),
                 headers=self.options.request_headers(stream=stream) | (
@@ -159,7 +162,8 @@ class ChatStream:
         client, deadline = self._client, Deadline(self._client.options.max_time)
         content = json.dumps(self._body).encode()
         for attempt in Attempts(client.options.retry, deadline):
-            client._sleep(attempt.delay)
+            if attempt.delay:
+                client._sleep(attempt.delay)
             with attempt:
                 response = client._attempt("POST", "/chat/completions", content, deadline, True)
                 self.attempts = attempt.number
@@ -175,21 +179,25 @@ class ChatStream:
         state.request_id = response.headers.get("x-request-id")
         decoder, received, done = SSEDecoder(), False, False
         try:
-            with map_httpx_errors(self._client.options):
+            with map_httpx_errors(self._client.options, deadline):
                 for chunk in response.iter_bytes():
                     received = True
                     deadline.check()
-                    batch, done = self._apply(decoder.feed(chunk))
+                    batch, done, error = self._apply(decoder.feed(chunk))
                     if batch:
                         yield batch
+                    if error is not None:
+                        raise error
                     if done:
                         break
                 if not done:
-                    batch, done = self._apply(decoder.close())
+                    batch, done, error = self._apply(decoder.close())
                     if batch:
                         yield batch
-        except APIConnectionError as exc:
-            if received:   # part of the reply is already out: a retry would repeat it
+                    if error is not None:
+                        raise error
+        except APIError as exc:
+            if received:   # part of the reply may be out already: a retry would repeat it
                 exc.retryable = False  # type: ignore[misc]
             raise
         finally:
@@ -198,15 +206,19 @@ class ChatStream:
             raise InvalidResponseError("the stream ended before the reply was complete",
                                        request_id=state.request_id)
 
-    def _apply(self, events: list[Any]) -> tuple[list[str], bool]:
-        """Fold decoded events into the state; return their deltas and whether
-        ``[DONE]`` was among them."""
+    def _apply(self, events: list[Any]) -> tuple[list[str], bool, Optional[APIError]]:
+        """Fold decoded events into the state; return their deltas, whether ``[DONE]``
+        was among them, and an in-stream error to raise once the deltas before it
+        are written."""
         batch: list[str] = []
         apply = self.state.apply
         for event in events:
             if event.data == "[DONE]":
-                return batch, True
-            delta = apply(event.data)
+                return batch, True, None
+            try:
+                delta = apply(event.data)
+            except APIError as exc:
+                return batch, False, exc
             if delta:
                 batch.append(delta)
-        return batch, False
+        return batch, False, None

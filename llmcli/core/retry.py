@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -36,24 +37,30 @@ class RetryPolicy:
 def parse_retry_after(headers: Mapping[str, str], now: Optional[float] = None) -> Optional[float]:
     """Seconds the server asks us to wait: `retry-after-ms`, then `retry-after` as
     seconds or as an HTTP-date. ``None`` when absent or unreadable."""
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(float(value) / 1000.0, 0.0)
-        except ValueError:
-            pass
+    seconds = _seconds(headers.get("retry-after-ms") or "", 1000.0)
+    if seconds is not None:
+        return seconds
     value = headers.get("retry-after")
     if not value:
         return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    seconds = _seconds(value)
+    if seconds is not None:
+        return seconds
     try:
         when = email.utils.parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(when - (time.time() if now is None else now), 0.0)
+
+
+def _seconds(value: str, scale: float = 1.0) -> Optional[float]:
+    """A number of seconds, or ``None`` for text, a negative number, NaN or infinity:
+    a hint that cannot be honoured as written is no hint (backoff applies)."""
+    try:
+        seconds = float(value) / scale
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def backoff_delay(retry_index: int, policy: RetryPolicy,
