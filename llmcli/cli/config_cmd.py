@@ -42,7 +42,8 @@ def show(json_out: c.JsonOut = False, profile: c.Profile = None) -> None:
         out.write(f"# config file: {settings.path}{found}\n")
         out.write(f"# profile: {settings.profile or '(none)'}\n")
         width = max(len(n) for n, _, _ in rows)
-        out.write("".join(f"{n:<{width}}  {v}    # {s}\n" for n, v, s in rows))
+        vwidth = min(max(len(v) for _, v, _ in rows), 40)
+        out.write("".join(f"{n:<{width}}  {v:<{vwidth}}  # {s}\n" for n, v, s in rows))
     out.flush()
 
 

@@ -234,7 +234,9 @@ def _validate_file(cfg: ConfigFile) -> tuple[dict[str, Any], dict[str, dict[str,
 
 def _check(cfg: ConfigFile, key: Any, value: Any, where: tuple[str, ...]) -> None:
     if key not in SCHEMA:
-        close = [k for k in SCHEMA if k.startswith(str(key)[:4])]
+        import difflib
+
+        close = difflib.get_close_matches(str(key), list(SCHEMA) + list(TOP_ONLY), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise cfg.error(f"unknown key {key!r}{hint}", *where)
     check, kind, _ = SCHEMA[key]
