@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from ..core.errors import ConfigError
 
@@ -13,21 +13,24 @@ APP_NAME = "llmcli"
 FILE_NAME = "config.yaml"
 
 
-def config_dir() -> Path:
+def config_dir(environ: Optional[Mapping[str, str]] = None) -> Path:
     """The platform's user config directory for llmcli."""
+    env = os.environ if environ is None else environ
     if sys.platform == "win32":
-        base = os.environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
+        base = env.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
         return Path(base) / APP_NAME
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Application Support" / APP_NAME
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / APP_NAME
 
 
-def config_path(explicit: Optional[str] = None) -> Path:
+def config_path(explicit: Optional[str] = None,
+                environ: Optional[Mapping[str, str]] = None) -> Path:
     """The config file: ``--config PATH``, else ``$LLMCLI_CONFIG``, else the user dir."""
-    chosen = explicit or os.environ.get("LLMCLI_CONFIG")
-    return Path(chosen).expanduser() if chosen else config_dir() / FILE_NAME
+    env = os.environ if environ is None else environ
+    chosen = explicit or env.get("LLMCLI_CONFIG")
+    return Path(chosen).expanduser() if chosen else config_dir(env) / FILE_NAME
 
 
 class ConfigFile:

@@ -9,6 +9,7 @@ with its own server must name its own key.
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -24,7 +25,9 @@ KEY_FIELDS = ("api_key", "api_key_env", "api_key_cmd")
 
 
 def _str_map(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(v, (str, int, float)) for v in value.values())
+    # YAML reads an unquoted `api-version: 2024-06-01` as a date: its str() is the text.
+    return isinstance(value, dict) and all(isinstance(v, (str, int, float, datetime.date))
+                                           for v in value.values())
 
 
 # name -> (type check, human type name, default)
@@ -76,12 +79,13 @@ def _integer(v: Any) -> bool:
 class Settings:
     """The effective settings and where each value came from."""
 
-    values: dict[str, Any]
+    values: dict[str, Any] = field(repr=False)    # may hold a literal api_key
     sources: dict[str, str]
     path: Path
     file_found: bool
     profile: Optional[str] = None
     profiles: list[str] = field(default_factory=list)
+    environ: Optional[Mapping[str, str]] = field(default=None, repr=False)  # None: os.environ
 
     def __getitem__(self, name: str) -> Any:
         return self.values.get(name)
@@ -92,7 +96,7 @@ class Settings:
             return self.values["api_key"]
         if self.values.get("api_key_env"):
             name = self.values["api_key_env"]
-            value = os.environ.get(name)
+            value = (os.environ if self.environ is None else self.environ).get(name)
             if not value:
                 raise ConfigError(f"api_key_env names ${name}, which is not set",
                                   key="api_key_env")
@@ -152,9 +156,9 @@ def load_settings(*, config: Optional[str] = None, profile: Optional[str] = None
                   environ: Optional[Mapping[str, str]] = None) -> Settings:
     """Merge every layer into the effective :class:`Settings`."""
     env = os.environ if environ is None else environ
-    path = config_path(config)
+    path = config_path(config, env)
     cfg = load_config_file(path)
-    if cfg is None and config:
+    if cfg is None and (config or env.get("LLMCLI_CONFIG")):   # asked for by name: must exist
         raise ConfigError(f"config file {path} does not exist", path=str(path))
     values = {name: spec[2] for name, spec in SCHEMA.items()}
     sources = {name: "default" for name in SCHEMA}
@@ -170,7 +174,7 @@ def load_settings(*, config: Optional[str] = None, profile: Optional[str] = None
     llmcli_env = {f"LLMCLI_{name.upper()}": name for name in ENV_PARSERS}
     _apply(values, sources, _env_layer(env, llmcli_env))
     _apply(values, sources, _layer(flags or {}, "flag"))
-    return Settings(values, sources, path, cfg is not None, chosen, sorted(profiles))
+    return Settings(values, sources, path, cfg is not None, chosen, sorted(profiles), environ)
 
 
 Layer = dict[str, tuple[Any, str]]   # name -> (value, where it came from)
@@ -202,9 +206,13 @@ def _env_layer(env: Mapping[str, str], mapping: Mapping[str, str]) -> Layer:
         if not raw:
             continue
         try:
-            layer[name] = (ENV_PARSERS[name](raw), f"env:{var}")
+            value = ENV_PARSERS[name](raw)
         except ValueError:
-            raise ConfigError(f"${var}={raw!r} is not valid for {name}", key=var) from None
+            value = None
+        check, kind, _ = SCHEMA[name]
+        if value is None or not check(value):
+            raise ConfigError(f"${var}={raw!r} is not valid: {name} must be {kind}", key=var)
+        layer[name] = (value, f"env:{var}")
     return layer
 
 
@@ -214,13 +222,14 @@ def _validate_file(cfg: ConfigFile) -> tuple[dict[str, Any], dict[str, dict[str,
     for key, value in cfg.data.items():
         if key in TOP_ONLY:
             check, kind = TOP_ONLY[key]
-            if not check(value):
+            if value is not None and not check(value):    # null: unset, as for any key
                 raise cfg.error(f"{key} must be {kind}", key)
             continue
         _check(cfg, key, value, (str(key),))
         top[key] = value
     profiles: dict[str, dict[str, Any]] = {}
     for name, body in (cfg.data.get("profiles") or {}).items():
+        body = {} if body is None else body
         if not isinstance(body, dict):
             raise cfg.error("a profile must be a mapping of settings", "profiles", str(name))
         for key, value in body.items():

@@ -59,22 +59,27 @@ class AsyncClient:
         return parse_models(response.body, response.status, response.headers)
 
     async def chat(self, body: dict[str, Any],
-                   on_response: Optional[Callable[[RawResponse], None]] = None) -> ChatResult:
+                   on_response: Optional[Callable[[RawResponse], None]] = None, *,
+                   deadline: Optional[Deadline] = None) -> ChatResult:
         """`POST /chat/completions` with retries. ``on_response`` sees every answer,
-        errors included (batch reads rate-limit headers from it)."""
-        response, attempts = await self._send("POST", "/chat/completions", body, on_response)
-        result = parse_chat(response.body, response.status, response.headers)
+        errors included (batch reads rate-limit headers from it). ``deadline`` replaces
+        the per-call ``max_time`` budget (batch runs its own retry loop around calls)."""
+        response, attempts = await self._send("POST", "/chat/completions", body, on_response,
+                                              deadline)
+        result = parse_chat(response.body, response.status, response.headers,
+                            self.options.secrets())
         result.attempts = attempts
         return result
 
     async def _send(self, method: str, path: str, body: Optional[dict[str, Any]],
                     on_response: Optional[Callable[[RawResponse], None]] = None,
-                    ) -> tuple[RawResponse, int]:
+                    deadline: Optional[Deadline] = None) -> tuple[RawResponse, int]:
         content = None if body is None else json.dumps(body).encode()
         headers = self.options.request_headers()
         if content is not None:
             headers["content-type"] = "application/json"
-        url, deadline = self.options.url(path), Deadline(self.options.max_time)
+        url = self.options.url(path)
+        deadline = deadline or Deadline(self.options.max_time)
         for attempt in Attempts(self.options.retry, deadline):
             if attempt.delay:
                 await self._sleep(attempt.delay)
@@ -157,6 +162,10 @@ class _AiohttpTransport:
             raise APITimeoutError(f"timeout talking to {_where(self._options)}") from exc
         except aiohttp.InvalidURL as exc:
             raise ConfigError(f"bad base_url {_where(self._options)}") from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            from .client import tls_error
+
+            raise tls_error(self._options, str(exc.certificate_error)) from exc
         except (aiohttp.ClientError, OSError) as exc:
             detail = redact(str(exc), self._options.secrets()) or type(exc).__name__
             raise APIConnectionError(f"connection to {_where(self._options)} failed: "

@@ -7,9 +7,13 @@ import json
 import time
 from typing import Any, Callable, Iterator, Optional
 
+# First: ._httpx imports httpx without httpx's own CLI tool (rich, pygments; ~40 ms).
+from ._httpx import default_tls_context  # isort: skip
+
 import httpx
 
-from .chat import ChatResult, StreamState, check_status, parse_chat, parse_models
+from .chat import (ChatResult, StreamState, check_status, parse_chat, parse_models,
+                   redact_error)
 from .errors import APIConnectionError, APIError, APITimeoutError, ConfigError, InvalidResponseError
 from .options import ClientOptions, log, redact
 from .retry import Attempts, Deadline
@@ -29,8 +33,30 @@ def map_httpx_errors(options: ClientOptions, deadline: Optional[Deadline] = None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise ConfigError(f"bad base_url {_where(options)}: {_safe(exc, options)}") from exc
     except httpx.TransportError as exc:
+        if _cert_failure(exc):
+            raise tls_error(options, _safe(exc, options)) from exc
         raise APIConnectionError(f"connection to {_where(options)} failed: "
                                  f"{_safe(exc, options) or type(exc).__name__}") from exc
+
+
+def _cert_failure(exc: BaseException) -> bool:
+    """Whether a transport error is a failed certificate check (ssl's own error is
+    somewhere in the chain; its class name is enough, ssl need not be imported)."""
+    seen: Optional[BaseException] = exc
+    while seen is not None:
+        if type(seen).__name__ == "SSLCertVerificationError" or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def tls_error(options: ClientOptions, detail: str) -> APIConnectionError:
+    """A failed certificate check: retrying cannot help, and the fix is a setting."""
+    exc = APIConnectionError(
+        f"TLS certificate of {_where(options)} could not be verified ({detail}); "
+        "if a corporate proxy re-signs TLS, set ca_bundle or system_trust (docs/config.md)")
+    exc.retryable = False  # type: ignore[misc]
+    return exc
 
 
 def _where(options: ClientOptions) -> str:
@@ -76,7 +102,10 @@ class Client:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.options = options
         self._sleep = sleep
-        self._http = httpx.Client(transport=transport, verify=verify_setting(options),
+        verify = verify_setting(options)
+        if verify is True:
+            verify = default_tls_context()   # the CA bundle loads at the first handshake
+        self._http = httpx.Client(transport=transport, verify=verify,
                                   proxy=options.proxy, params=options.query or None,
                                   follow_redirects=True)
 
@@ -99,7 +128,8 @@ class Client:
         """`POST /chat/completions`, retried as the policy says."""
         response, attempts = self._send("POST", "/chat/completions", body,
                                         Deadline(self.options.max_time))
-        result = parse_chat(response.content, response.status_code, response.headers)
+        result = parse_chat(response.content, response.status_code, response.headers,
+                            self.options.secrets())
         result.attempts = attempts
         return result
 
@@ -177,6 +207,9 @@ class ChatStream:
     def _read(self, response: httpx.Response, deadline: Deadline) -> Iterator[list[str]]:
         state = self.state
         state.request_id = response.headers.get("x-request-id")
+        if "json" in response.headers.get("content-type", ""):
+            yield from self._read_whole(response)   # a server that ignored stream=true
+            return
         decoder, received, done = SSEDecoder(), False, False
         try:
             with map_httpx_errors(self._client.options, deadline):
@@ -206,6 +239,20 @@ class ChatStream:
             raise InvalidResponseError("the stream ended before the reply was complete",
                                        request_id=state.request_id)
 
+    def _read_whole(self, response: httpx.Response) -> Iterator[list[str]]:
+        """A plain JSON completion where a stream was asked for: one big delta."""
+        with map_httpx_errors(self._client.options):
+            body = response.read()
+        response.close()
+        result = parse_chat(body, response.status_code, response.headers,
+                            self._client.options.secrets())
+        state = self.state
+        state.id, state.model, state.usage = result.id, result.model, result.usage
+        state.finish_reason = result.finish_reason or "stop"
+        if result.content:
+            state.parts.append(result.content)
+            yield [result.content]
+
     def _apply(self, events: list[Any]) -> tuple[list[str], bool, Optional[APIError]]:
         """Fold decoded events into the state; return their deltas, whether ``[DONE]``
         was among them, and an in-stream error to raise once the deltas before it
@@ -218,7 +265,7 @@ class ChatStream:
             try:
                 delta = apply(event.data)
             except APIError as exc:
-                return batch, False, exc
+                return batch, False, redact_error(exc, self._client.options.secrets())
             if delta:
                 batch.append(delta)
         return batch, False, None

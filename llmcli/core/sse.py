@@ -20,6 +20,10 @@ class SSEEvent(NamedTuple):
     id: Optional[str] = None
 
 
+# SSEEvent(...) goes through a Python-level __new__; this is the same tuple, made in C.
+_new_event = tuple.__new__
+
+
 class SSEDecoder:
     """Incremental decoder: call :meth:`feed` with each chunk, :meth:`close` at EOF."""
 
@@ -54,19 +58,24 @@ class SSEDecoder:
         return events
 
     def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
+        # The hot path (LLM streams: one `data: ` line, one blank line per event) runs
+        # inline, without a method call per line; _dispatch does the same for close().
         events: list[SSEEvent] = []
         data = self._data
         for line in lines:
-            if line.startswith(b"data: "):      # the hot path: one event, one line
+            if line.startswith(b"data: "):
                 data.append(line[6:])
-            elif not line:
-                if data:
-                    events.append(self._dispatch())
-                    data = self._data
-                else:
-                    self._event = None
-            elif line[0] != 0x3A:               # not a ':' comment
-                self._field(line)
+            elif line:
+                if line[0] != 0x3A:             # not a ':' comment
+                    self._field(line)
+            elif data:
+                raw = data[0] if len(data) == 1 else b"\n".join(data)
+                events.append(_new_event(SSEEvent, (raw.decode("utf-8", "replace"),
+                                                    self._event, self._id)))
+                data = self._data = []
+                self._event = None
+            else:
+                self._event = None
         return events
 
     def _field(self, line: bytes) -> None:
