@@ -197,9 +197,14 @@ def _one_error_line(done: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def test_usage_error_exit_2(cli):
+def test_usage_error_exit_2_in_one_line(cli):
     done = cli("chat", "--temperature", "hot", "x")
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert "--temperature" in _one_error_line(done)
+    as_json = cli("chat", "--json", "--no-such-flag", "x")
+    assert as_json.returncode == 2
+    error = json.loads(as_json.stderr.splitlines()[-1])["error"]
+    assert error["type"] == "usage_error" and error["exit_code"] == 2
 
 
 def test_config_error_names_file_key_and_line(cli, tmp_path):

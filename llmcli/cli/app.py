@@ -11,7 +11,7 @@ import typer
 
 from .. import __version__
 from ..core.errors import LLMCLIError
-from .errors import ExitCode, StdoutClosed, report, silence_stdout, state
+from .errors import ExitCode, StdoutClosed, report, report_usage, silence_stdout, state
 
 app = typer.Typer(
     name="llmcli",
@@ -48,9 +48,10 @@ def main(
 
 
 def _register() -> None:
-    from . import chat, config_cmd, models
+    from . import batch, chat, config_cmd, models
 
     chat.register(app)
+    batch.register(app)
     models.register(app)
     app.add_typer(config_cmd.app, name="config")
 
@@ -84,9 +85,12 @@ def run(args: list[str]) -> int:
         return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.UsageError as exc:
+        state.json_errors = state.json_errors or "--json" in args
+        ctx = exc.ctx
+        return report_usage(exc.format_message(), ctx.command_path if ctx else None)
     except click.ClickException as exc:
-        exc.show()
-        return ExitCode.USAGE if exc.exit_code == 2 else exc.exit_code
+        return report_usage(exc.format_message(), None)
     except (KeyboardInterrupt, click.exceptions.Abort):
         sys.stderr.write("\nllmcli: interrupted\n")
         return ExitCode.INTERRUPTED

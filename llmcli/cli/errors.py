@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from enum import IntEnum
-from typing import Optional
+from typing import Any, Optional
 
 from ..core.errors import (APIConnectionError, APIError, AuthenticationError, ConfigError,
                            LLMCLIError, PermissionDeniedError, error_kind)
@@ -79,29 +79,42 @@ def safe(text: str) -> str:
     return redact(text, state.secrets)
 
 
+def _payload(kind: str, message: str) -> dict[str, Any]:
+    return {"type": kind, "message": message, "status": None, "code": None,
+            "retryable": False, "request_id": None}
+
+
 def report(exc: BaseException) -> ExitCode:
     """Print one line (and, with --json, one JSON object) for ``exc``; return its code."""
     if isinstance(exc, LLMCLIError):
         code, message = exit_code_for(exc), exc.message
-        payload = exc.to_dict() if isinstance(exc, APIError) else {
-            "type": error_kind(exc), "message": exc.message, "status": None, "code": None,
-            "retryable": False, "request_id": None}
+        payload = exc.to_dict() if isinstance(exc, APIError) else _payload(error_kind(exc), message)
     else:
         code, message = ExitCode.ERROR, f"unexpected {type(exc).__name__}: {exc}"
-        payload = {"type": "internal_error", "message": message, "status": None,
-                   "code": None, "retryable": False, "request_id": None}
+        payload = _payload("internal_error", message)
     request_id = getattr(exc, "request_id", None)
     line = message + (f" (request id {request_id})" if request_id else "")
     if state.debug:
         import traceback
 
         sys.stderr.write(safe("".join(traceback.format_exception(exc))))
+    elif code == ExitCode.ERROR:
+        line += " (run again with --debug for a traceback, and please report it)"
+    return emit(code, line, payload)
+
+
+def report_usage(message: str, help_command: Optional[str]) -> ExitCode:
+    """A usage error (bad flag, missing prompt) as one line, like every other error."""
+    hint = f" (see '{help_command} --help')" if help_command else ""
+    return emit(ExitCode.USAGE, message + hint, _payload("usage_error", message))
+
+
+def emit(code: ExitCode, line: str, payload: dict[str, Any]) -> ExitCode:
+    """Write the error line, and its JSON object when --json asked for one."""
     sys.stderr.write(safe(f"llmcli: error: {line}") + "\n")
     if state.json_errors:
         payload["exit_code"] = int(code)
         sys.stderr.write(safe(json.dumps({"error": payload}, ensure_ascii=False)) + "\n")
-    if code == ExitCode.ERROR and not state.debug:
-        sys.stderr.write("llmcli: run again with --debug for a traceback\n")
     return code
 
 
