@@ -1,0 +1,298 @@
+"""The scheduler: N workers on one async client, each taking the next item, sending it
+through its retries, and handing its record to the writer.
+
+Workers pull from one shared iterator (no task per item, no queue): the per-item cost
+is one dict, one JSON dump and one write. Each attempt passes the :class:`Throttle`
+(concurrency limit, pauses, rpm/tpm), so retries respect a slow-down like new items do.
+Retries follow the core's policy through its own :class:`~llmcli.core.retry.Attempts`
+loop; the client itself does not retry (``max_retries=0``) so that every attempt is
+admitted and counted here.
+
+Stopping (a signal, ``--fail-fast``): no item starts after it; items waiting (for room,
+for the throttle, for a retry) are dropped at once; requests in flight get ``grace``
+seconds to finish and be written; then everything is cancelled. A dropped item has no
+record, so ``--resume`` runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional
+
+from ..core.errors import APIError, RateLimitError, error_kind
+from ..core.retry import Attempts, Deadline, RetryPolicy
+from .limiter import Throttle
+from .reader import Item
+from .writer import RecordWriter
+
+DEFAULT_GRACE = 5.0
+
+
+@dataclass
+class EngineOptions:
+    """How the scheduler runs."""
+
+    concurrency: int = 16
+    rpm: Optional[float] = None
+    tpm: Optional[float] = None
+    fail_fast: bool = False
+    grace: float = DEFAULT_GRACE
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_time: Optional[float] = None      # per item, across its attempts
+    progress_interval: Optional[float] = None
+
+
+class Stats:
+    """Counters for progress and the summary; plain attributes, cheap to bump."""
+
+    def __init__(self, total: int = 0, skipped: int = 0) -> None:
+        self.total, self.skipped = total, skipped
+        self.done = self.ok = self.failed = self.invalid = 0
+        self.retries = self.rate_limited = self.slowdowns = 0
+        self.prompt_tokens = self.completion_tokens = 0
+        self.errors: dict[str, int] = {}
+        self.started = time.monotonic()
+        self.finished: Optional[float] = None
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run started (until it finished)."""
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def rate(self) -> float:
+        """Items finished per second so far."""
+        elapsed = self.elapsed
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass
+class Outcome:
+    """How a run ended."""
+
+    stats: Stats
+    stopped: Optional[str] = None         # "interrupted" or "fail-fast"
+    error: Optional[APIError] = None      # the error that stopped a --fail-fast run
+
+    @property
+    def not_run(self) -> int:
+        """Items with no record (the run stopped before they finished)."""
+        return self.stats.total - self.stats.done
+
+
+class _Dropped(Exception):
+    """The run is stopping: leave this item for resume."""
+
+
+def estimate_tokens(body: dict[str, Any], completion: float) -> float:
+    """What a request may cost against ``--tpm`` (as OpenAI counts it: the prompt, about
+    4 characters a token, plus ``max_tokens`` or the completion size seen so far)."""
+    chars = 0
+    messages = body.get("messages") or ()
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            chars += sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
+    limit = body.get("max_tokens") or body.get("max_completion_tokens")
+    return chars / 4 + 4 * len(messages) + (limit if isinstance(limit, int) else completion)
+
+
+class Engine:
+    """One run over ``items``. Call :meth:`run` in a loop; :meth:`interrupt` from a
+    signal handler."""
+
+    def __init__(self, items: Iterator[Item], client: Any, writer: RecordWriter, records: Any,
+                 options: EngineOptions, stats: Stats, *,
+                 on_progress: Optional[Callable[[Stats], None]] = None,
+                 on_new_error: Optional[Callable[[Item, APIError], None]] = None) -> None:
+        self.items, self.client, self.writer, self.records = items, client, writer, records
+        self.options, self.stats = options, stats
+        self.throttle = Throttle(options.concurrency, options.rpm, options.tpm)
+        self.on_progress, self.on_new_error = on_progress, on_new_error
+        self.outcome = Outcome(stats)
+        self._stopping = False
+        self._stop_signal: Optional[asyncio.Future[None]] = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._busy: set[asyncio.Task[Any]] = set()
+        self._kinds: set[tuple[str, Optional[int]]] = set()
+        self._fatal: Optional[BaseException] = None
+        self._grace: Optional[asyncio.TimerHandle] = None
+
+    async def run(self) -> Outcome:
+        """Run every item (or until stopped); raise what made the run impossible."""
+        loop = asyncio.get_running_loop()
+        self._stop_signal = loop.create_future()
+        self.stats.started = time.monotonic()
+        interval = self.options.progress_interval
+        ticker = loop.create_task(self._tick(interval)) if self.on_progress and interval else None
+        self._workers = [loop.create_task(self._worker()) for _ in range(self.options.concurrency)]
+        try:
+            await asyncio.gather(*self._workers, return_exceptions=True)
+        finally:
+            if ticker:
+                ticker.cancel()
+            if self._grace:
+                self._grace.cancel()
+            self.stats.finished = time.monotonic()
+            self.stats.slowdowns = self.throttle.slowdowns
+        if self._fatal is not None:
+            raise self._fatal
+        self.writer.drain()
+        return self.outcome
+
+    def interrupt(self) -> None:
+        """SIGINT/SIGTERM: stop gracefully; a second one stops at once."""
+        if self._stopping:
+            self._cancel_all()
+        else:
+            self.stop("interrupted")
+
+    def stop(self, reason: str) -> None:
+        """Start no more items; give requests in flight ``grace`` seconds."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.outcome.stopped = reason
+        if self._stop_signal and not self._stop_signal.done():
+            self._stop_signal.set_result(None)
+        for task in self._workers:
+            if task not in self._busy:
+                task.cancel()
+        self._grace = asyncio.get_running_loop().call_later(self.options.grace, self._cancel_all)
+
+    def _cancel_all(self) -> None:
+        for task in self._workers:
+            task.cancel()
+
+    async def _tick(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.on_progress(self.stats)  # type: ignore[misc]
+            except OSError:    # stderr went away: the run goes on without progress
+                return
+
+    async def _worker(self) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        writer = self.writer
+        try:
+            for item in self.items:
+                if self._stopping:
+                    return
+                if not writer.has_room(item.seq):
+                    await writer.wait_room(item.seq)
+                if item.body is None:
+                    self._invalid(item)
+                else:
+                    await self._run_item(item, me)
+        except (asyncio.CancelledError, _Dropped):
+            return
+        except BaseException as exc:   # a failed write, a bad base URL: the run cannot go on
+            if self._fatal is None:
+                self._fatal = exc
+            self._stopping = True
+            self._cancel_all()
+
+    async def _run_item(self, item: Item, me: asyncio.Task[Any]) -> None:
+        started = time.monotonic()
+        deadline = Deadline(self.options.max_time)
+        attempts = Attempts(self.options.retry, deadline)
+        throttle = self.throttle
+        cost = estimate_tokens(item.body or {}, throttle.completion_estimate) \
+            if throttle.counts_tokens else 0.0
+        try:
+            for attempt in attempts:
+                if attempt.delay:
+                    self.stats.retries += 1
+                    await self._sleep_unless_stopped(attempt.delay)
+                with attempt:
+                    result = await self._attempt(item, cost, deadline, me)
+                    break
+        except APIError as exc:
+            self._failed(item, exc, attempts.number, started)
+            return
+        self._succeeded(item, result, attempts.number, started)
+
+    async def _attempt(self, item: Item, cost: float, deadline: Deadline,
+                       me: asyncio.Task[Any]) -> Any:
+        throttle = self.throttle
+        epoch = await throttle.acquire(cost)
+        self._busy.add(me)
+        try:
+            result = await self.client.chat(item.body, throttle.observe, deadline=deadline)
+        except RateLimitError as exc:
+            self.stats.rate_limited += 1
+            throttle.rate_limited(epoch, getattr(exc, "retry_after", None))
+            raise
+        finally:
+            throttle.release()
+            self._busy.discard(me)
+        throttle.succeeded(cost, result.usage)
+        return result
+
+    async def _sleep_unless_stopped(self, delay: float) -> None:
+        assert self._stop_signal is not None
+        if not self._stopping:
+            await asyncio.wait([self._stop_signal], timeout=delay)
+        if self._stopping:
+            raise _Dropped()
+
+    def _succeeded(self, item: Item, result: Any, attempts: int, started: float) -> None:
+        stats = self.stats
+        usage = result.usage
+        if usage:
+            stats.prompt_tokens += usage.get("prompt_tokens") or 0
+            stats.completion_tokens += usage.get("completion_tokens") or 0
+        latency = int((time.monotonic() - started) * 1000)
+        self.writer.put(item.seq, self.records.ok(item, result, attempts, latency))
+        stats.ok += 1
+        stats.done += 1
+
+    def _failed(self, item: Item, exc: APIError, attempts: int, started: float) -> None:
+        latency = int((time.monotonic() - started) * 1000)
+        self.writer.put(item.seq, self.records.error(item, exc, attempts, latency))
+        stats = self.stats
+        stats.failed += 1
+        stats.done += 1
+        kind = error_kind(exc)
+        stats.errors[kind] = stats.errors.get(kind, 0) + 1
+        if (kind, exc.status) not in self._kinds:
+            self._kinds.add((kind, exc.status))
+            if self.on_new_error:
+                self.on_new_error(item, exc)
+        if self.options.fail_fast and not self._stopping:
+            self.outcome.error = exc
+            self.stop("fail-fast")
+
+    def _invalid(self, item: Item) -> None:
+        self.writer.put(item.seq, self.records.error(item, None, 0, 0))
+        stats = self.stats
+        stats.failed += 1
+        stats.invalid += 1
+        stats.done += 1
+        stats.errors["invalid_input"] = stats.errors.get("invalid_input", 0) + 1
+
+
+async def run_with_signals(engine: Engine) -> Outcome:
+    """Run ``engine`` with SIGINT and SIGTERM routed to :meth:`Engine.interrupt`."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, engine.interrupt)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass   # Windows, or not the main thread: Ctrl-C stays KeyboardInterrupt
+    try:
+        return await engine.run()
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+        await engine.client.aclose()

@@ -1,0 +1,142 @@
+"""One `llmcli batch` run, from input to outcome: the pieces put together.
+
+:meth:`Job.prepare` does everything that must happen before the first request: spool
+stdin to a temporary file (so the input can be read twice in constant memory), read
+and repair the output file for ``--resume``, and the pre-pass (format, duplicate ids,
+counts). :meth:`Job.run` then opens the output and runs the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Callable, Optional
+
+from ..core.errors import APIError
+from ..core.options import ClientOptions
+from ..core.retry import RetryPolicy
+from . import reader, resume
+from .engine import Engine, EngineOptions, Outcome, Stats, run_with_signals
+from .reader import Defaults, InputError, Item
+from .records import records_for
+from .writer import FdSink, RecordWriter
+
+MIN_WINDOW = 256
+WINDOW_PER_WORKER = 8
+
+
+@dataclass
+class JobSpec:
+    """What the user asked for."""
+
+    input: str                      # a path, or "-" for stdin
+    output: Optional[str] = None    # a path, or None for stdout
+    input_format: str = "auto"
+    output_format: str = "jsonl"
+    resume: bool = False
+    force: bool = False
+    ordered: bool = True
+    defaults: Defaults = field(default_factory=Defaults)
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    backend: str = "aiohttp"
+
+    @property
+    def window(self) -> int:
+        """The reorder buffer's size, in records."""
+        return max(MIN_WINDOW, WINDOW_PER_WORKER * self.engine.concurrency)
+
+
+class Job:
+    """Prepare, run, clean up. Use as a context manager (the stdin spool is removed)."""
+
+    def __init__(self, spec: JobSpec, options: ClientOptions) -> None:
+        self.spec, self.options = spec, options
+        self.path = spec.input
+        self.existing = resume.Existing()
+        self.scan = reader.Scan(spec.input_format, 0, 0)
+        self._spool: Optional[str] = None
+
+    def __enter__(self) -> "Job":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._spool and os.path.exists(self._spool):
+            os.unlink(self._spool)
+
+    def prepare(self, stdin: Optional[BinaryIO] = None) -> None:
+        """Everything before the first request; raises :class:`InputError`."""
+        spec = self.spec
+        if spec.input == "-":
+            self.path = self._spool = spool(stdin)
+        elif not os.path.isfile(spec.input):
+            raise InputError(f"cannot read {spec.input}: no such file")
+        if spec.output:
+            self._check_output()
+            if spec.resume:
+                self.existing = resume.load(spec.output, spec.output_format)
+        try:
+            self.scan = reader.scan(self.path, spec.input_format, self.existing.done)
+        except OSError as exc:
+            raise InputError(f"cannot read {spec.input}: {exc.strerror or exc}") from exc
+
+    def _check_output(self) -> None:
+        spec = self.spec
+        out = spec.output
+        assert out is not None
+        folder = os.path.dirname(os.path.abspath(out))
+        if os.path.isdir(out) or not os.access(folder, os.W_OK):
+            raise InputError(f"cannot write {out}: not a file in a writable folder")
+        if spec.input != "-" and os.path.exists(out) and os.path.samefile(out, spec.input):
+            raise InputError(f"-o {out} is the input file")
+        if os.path.exists(out) and os.path.getsize(out) and not (spec.resume or spec.force):
+            raise InputError(f"{out} exists: pass --resume to finish it, or --force to "
+                             "overwrite it")
+
+    @property
+    def foreign(self) -> int:
+        """Ok records in the output whose ids are not in this input."""
+        return max(self.existing.ok - self.scan.skipped, 0)
+
+    def run(self, *, stdout_fd: int = 1,
+            on_progress: Optional[Callable[[Stats], None]] = None,
+            on_new_error: Optional[Callable[[Item, APIError], None]] = None) -> Outcome:
+        """Send every item and write its record; returns how the run ended."""
+        spec = self.spec
+        if spec.output:
+            sink = FdSink.open(spec.output, append=spec.resume)
+        else:
+            sink = FdSink(stdout_fd)
+        stats = Stats(self.scan.total, self.scan.skipped)
+        try:
+            writer = RecordWriter(sink, ordered=spec.ordered, window=spec.window)
+            items = reader.read_items(self.path, self.scan.format, spec.defaults,
+                                      self.existing.done)
+            engine = Engine(items, self._client(), writer, records_for(spec.output_format),
+                            spec.engine, stats, on_progress=on_progress,
+                            on_new_error=on_new_error)
+            return asyncio.run(run_with_signals(engine))
+        finally:
+            sink.close()
+
+    def _client(self) -> Any:
+        """One async client whose pool fits every worker. It does not retry: the
+        engine runs each attempt itself (see engine's docstring)."""
+        from ..core.aclient import AsyncClient
+
+        options = dataclasses.replace(self.options, retry=RetryPolicy(max_retries=0),
+                                      max_time=None)
+        return AsyncClient(options, backend=self.spec.backend,
+                           pool_size=self.spec.engine.concurrency)
+
+
+def spool(stream: Optional[BinaryIO]) -> str:
+    """Copy ``stream`` (stdin) to a temporary file and return its path."""
+    fd, path = tempfile.mkstemp(prefix="llmcli-batch-", suffix=".input")
+    with os.fdopen(fd, "wb") as f:
+        if stream is not None:
+            shutil.copyfileobj(stream, f, 1 << 20)
+    return path

@@ -1,0 +1,92 @@
+"""Progress and summary as text and data; the CLI decides where (and whether) they go."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .engine import Outcome, Stats
+
+BAR_WIDTH = 24
+
+
+def _count(n: float) -> str:
+    """1234 -> 1234, 123456 -> 123k, 12345678 -> 12.3M."""
+    if n >= 10_000_000:
+        return f"{n / 1e6:.0f}M"
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f}M"
+    if n >= 100_000:
+        return f"{n / 1e3:.0f}k"
+    return f"{n:.0f}"
+
+
+def _clock(seconds: float) -> str:
+    """Seconds as m:ss or h:mm:ss."""
+    seconds = int(max(seconds, 0))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def eta(stats: Stats) -> Optional[float]:
+    """Seconds left at the rate so far, or ``None`` before there is a rate."""
+    rate = stats.rate
+    return (stats.total - stats.done) / rate if rate > 0 else None
+
+
+def status_text(stats: Stats) -> str:
+    """The counters after the bar: ok, failed, retries, rate, tokens, ETA."""
+    left = eta(stats)
+    tokens = stats.prompt_tokens + stats.completion_tokens
+    return (f"ok {stats.ok}  failed {stats.failed}  retries {stats.retries}  "
+            f"{stats.rate:.0f} req/s  {_count(tokens)} tok  "
+            f"ETA {_clock(left) if left is not None else '?'}")
+
+
+def progress_bar(stats: Stats) -> str:
+    """One terminal line: ``[#####......] 1234/10000 ok ... ETA 0:21``."""
+    total = max(stats.total, 1)
+    filled = int(BAR_WIDTH * min(stats.done, total) / total)
+    bar = "#" * filled + "." * (BAR_WIDTH - filled)
+    return f"[{bar}] {stats.done}/{stats.total}  {status_text(stats)}"
+
+
+def status_line(stats: Stats) -> str:
+    """One log line for CI: ``batch: 1234/10000 (12%) ok ...``."""
+    percent = 100 * stats.done / stats.total if stats.total else 100
+    return f"batch: {stats.done}/{stats.total} ({percent:.0f}%) {status_text(stats)}"
+
+
+def summary(outcome: Outcome, output: Optional[str]) -> dict[str, Any]:
+    """The summary as the stable object `--summary-json` writes (docs/batch.md)."""
+    s = outcome.stats
+    return {
+        "inputs": s.total + s.skipped, "skipped": s.skipped, "run": s.total,
+        "ok": s.ok, "failed": s.failed, "invalid_input": s.invalid,
+        "not_run": outcome.not_run, "retries": s.retries, "rate_limited": s.rate_limited,
+        "slowdowns": s.slowdowns, "errors": dict(sorted(s.errors.items())),
+        "tokens": {"prompt": s.prompt_tokens, "completion": s.completion_tokens,
+                   "total": s.prompt_tokens + s.completion_tokens},
+        "wall_seconds": round(s.elapsed, 3), "items_per_second": round(s.rate, 1),
+        "stopped": outcome.stopped, "output": output or "-",
+    }
+
+
+def summary_lines(data: dict[str, Any]) -> list[str]:
+    """The summary for people: a few lines for stderr."""
+    head = f"batch: {data['ok']} ok, {data['failed']} failed"
+    if data["invalid_input"]:
+        head += f" ({data['invalid_input']} bad input lines)"
+    if data["not_run"]:
+        head += f", {data['not_run']} not run"
+    head += f" of {data['run']}"
+    if data["skipped"]:
+        head += f" ({data['skipped']} more were done already)"
+    lines = [head]
+    if data["errors"]:
+        lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in data["errors"].items()))
+    tokens = data["tokens"]
+    lines.append(f"retries {data['retries']} (429s {data['rate_limited']}); tokens "
+                 f"{tokens['prompt']:,} in, {tokens['completion']:,} out; "
+                 f"{data['wall_seconds']:.1f}s, {data['items_per_second']:.0f} items/s")
+    return lines

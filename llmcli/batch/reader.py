@@ -1,0 +1,271 @@
+"""Reading batch input, streamed: plain text, JSONL, or OpenAI Batch API requests.
+
+Every non-blank line is one item. Its id is the line's ``custom_id`` or ``id``, else
+its line number (1-based, blank lines counted, so ids stay put across runs). A line
+that cannot be sent (bad JSON, no prompt) is still an item: one whose ``body`` is
+``None`` and whose ``error`` says why, so it gets an error record like any failure.
+
+The input is read twice and never held: :func:`scan` (the pre-pass: count, duplicate
+ids, already-done ids) before anything is sent, then :func:`read_items` as workers ask.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional
+
+from ..core.errors import LLMCLIError
+from .ids import IdSet
+
+FORMATS = ("auto", "plain", "jsonl", "openai-batch")
+CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
+# JSONL keys that are not request fields; every other key is sent as one.
+RESERVED = frozenset(("id", "custom_id", "prompt", "messages", "system"))
+MAX_REPORTED_DUPLICATES = 5
+_BOM = b"\xef\xbb\xbf"
+
+
+class InputError(LLMCLIError):
+    """The input as a whole cannot be run: unreadable, or ids used twice."""
+
+
+class Item:
+    """One input line: ``seq`` is its place among this run's items (the output order)."""
+
+    __slots__ = ("seq", "line", "id", "body", "error")
+
+    def __init__(self, seq: int, line: int, id: str, body: Optional[dict[str, Any]],
+                 error: Optional[str] = None) -> None:
+        self.seq, self.line, self.id, self.body, self.error = seq, line, id, body, error
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Request options for every item unless its line sets them (the `chat` flags)."""
+
+    model: Optional[str] = None
+    system: Optional[str] = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def base(self) -> dict[str, Any]:
+        """The body fields every request starts from."""
+        base = {"model": self.model} if self.model else {}
+        base.update((k, v) for k, v in self.params.items() if v is not None)
+        return base
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What the pre-pass learned: the format and how many items to run or skip."""
+
+    format: str
+    total: int      # items this run will write a record for
+    skipped: int    # items an earlier run already finished (resume)
+
+
+class _BadLine(Exception):
+    """Why one line cannot be sent; becomes that item's error record."""
+
+
+def lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, content without the line end) of each non-blank line."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[3:]
+            raw = raw.rstrip(b"\r\n")
+            if raw.strip():
+                yield number, raw
+
+
+def detect_format(path: str) -> str:
+    """``plain``, ``jsonl`` or ``openai-batch``, from the first non-blank line."""
+    for _, raw in lines(path):
+        if not raw.lstrip().startswith(b"{"):
+            return "plain"
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            return "jsonl"   # broken JSON: its line gets an error record
+        is_batch = isinstance(obj, dict) and "custom_id" in obj and isinstance(obj.get("body"), dict)
+        return "openai-batch" if is_batch else "jsonl"
+    return "plain"
+
+
+def json_id(obj: Any, line: int) -> tuple[str, Optional[str]]:
+    """The id of a parsed line and, when that id is unusable, why."""
+    if not isinstance(obj, dict):
+        return str(line), None
+    value = obj.get("custom_id", obj.get("id"))
+    if value is None:
+        return str(line), None
+    if isinstance(value, str) and value:
+        return value, None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value), None
+    return str(line), f"id must be a non-empty string or a number, not {json.dumps(value)}"
+
+
+def item_ids(path: str, fmt: str) -> Iterator[tuple[int, str]]:
+    """(line number, id) of every item, as :func:`read_items` will assign them."""
+    if fmt == "plain":
+        for line, _ in lines(path):
+            yield line, str(line)
+        return
+    for line, raw in lines(path):
+        if b'"id"' not in raw and b'"custom_id"' not in raw:
+            yield line, str(line)   # no id key: skip the parse, the pre-pass's hot path
+            continue
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            yield line, str(line)
+            continue
+        yield line, json_id(obj, line)[0]
+
+
+def scan(path: str, fmt: str, done: Optional[IdSet] = None) -> Scan:
+    """The pre-pass: resolve ``auto``, count items, and refuse duplicate ids."""
+    if fmt == "auto":
+        fmt = detect_format(path)
+    seen, suspects, total, skipped = IdSet(), set(), 0, 0
+    check = fmt != "plain"   # line numbers cannot repeat
+    for _, key in item_ids(path, fmt):
+        if check and not seen.add(key):
+            suspects.add(key)
+        if done and key in done:
+            skipped += 1
+        else:
+            total += 1
+    if suspects:
+        duplicates = find_duplicates(path, fmt, suspects)
+        if duplicates:
+            raise InputError(_duplicates_message(duplicates))
+    return Scan(fmt, total, skipped)
+
+
+def find_duplicates(path: str, fmt: str, suspects: set[str]) -> dict[str, list[int]]:
+    """The ids among ``suspects`` that really occur twice, with their line numbers: the
+    hash set only says "maybe", so this second pass compares the ids themselves."""
+    where: dict[str, list[int]] = {}
+    for line, key in item_ids(path, fmt):
+        if key in suspects:
+            where.setdefault(key, []).append(line)
+    return {k: v for k, v in where.items() if len(v) > 1}
+
+
+def _duplicates_message(duplicates: dict[str, list[int]]) -> str:
+    shown = list(duplicates.items())[:MAX_REPORTED_DUPLICATES]
+    parts = [f"{key!r} on lines {', '.join(map(str, where[:5]))}" for key, where in shown]
+    more = len(duplicates) - len(shown)
+    return (f"{len(duplicates)} id(s) used more than once, nothing was sent: "
+            + "; ".join(parts) + (f"; and {more} more" if more > 0 else ""))
+
+
+def read_items(path: str, fmt: str, defaults: Defaults,
+               done: Optional[IdSet] = None) -> Iterator[Item]:
+    """The items to run, in input order, leaving out the ids in ``done``."""
+    read = _plain_items if fmt == "plain" else _json_items
+    seq = 0
+    for item in read(path, fmt, defaults):
+        if done and item.id in done:
+            continue
+        item.seq = seq
+        seq += 1
+        yield item
+
+
+def _plain_items(path: str, fmt: str, defaults: Defaults) -> Iterator[Item]:
+    base = defaults.base()
+    head = [{"role": "system", "content": defaults.system}] if defaults.system is not None else []
+    for line, raw in lines(path):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield Item(0, line, str(line), None, f"line {line}: not valid UTF-8")
+            continue
+        body = dict(base)
+        body["messages"] = [*head, {"role": "user", "content": text}]
+        yield Item(0, line, str(line), body)
+
+
+def _json_items(path: str, fmt: str, defaults: Defaults) -> Iterator[Item]:
+    base, strict = defaults.base(), fmt == "openai-batch"
+    for line, raw in lines(path):
+        try:
+            obj = json.loads(raw)
+        except ValueError as exc:
+            yield Item(0, line, str(line), None, f"line {line}: not valid JSON ({exc})")
+            continue
+        key, problem = json_id(obj, line)
+        try:
+            if problem:
+                raise _BadLine(problem)
+            body = json_body(obj, base, defaults.system, strict)
+        except _BadLine as exc:
+            yield Item(0, line, key, None, f"line {line}: {exc}")
+            continue
+        yield Item(0, line, key, body)
+
+
+def json_body(obj: Any, base: dict[str, Any], system: Optional[str],
+              strict: bool = False) -> dict[str, Any]:
+    """The request body for one JSON line; raises :class:`_BadLine`."""
+    if not isinstance(obj, dict):
+        raise _BadLine("expected a JSON object")
+    if isinstance(obj.get("body"), dict):
+        return _batch_body(obj, base, system)
+    if strict:
+        raise _BadLine("not an OpenAI Batch request: no `body` object")
+    messages, prompt = obj.get("messages"), obj.get("prompt")
+    if messages is not None and (not isinstance(messages, list) or not messages):
+        raise _BadLine("`messages` must be a non-empty list")
+    if prompt is not None and not isinstance(prompt, str):
+        raise _BadLine("`prompt` must be text")
+    if not messages and not (prompt and prompt.strip()):
+        raise _BadLine("no prompt: the line needs `prompt` (text) or `messages` (a list)")
+    history = list(messages or [])
+    if "system" in obj:      # the line's own system prompt replaces any other
+        history = _with_system(history, obj["system"], replace=True)
+    elif system is not None:
+        history = _with_system(history, system, replace=False)
+    if prompt:
+        history.append({"role": "user", "content": prompt})
+    body = dict(base)
+    body.update((k, v) for k, v in obj.items() if k not in RESERVED)
+    body["messages"] = history
+    return _clean(body)
+
+
+def _batch_body(obj: dict[str, Any], base: dict[str, Any], system: Optional[str]) -> dict[str, Any]:
+    method, url = obj.get("method", "POST"), obj.get("url", CHAT_URLS[0])
+    if str(method).upper() != "POST" or url not in CHAT_URLS:
+        raise _BadLine(f"only POST /v1/chat/completions is supported, not {method} {url}")
+    fields = obj["body"]
+    messages = fields.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _BadLine("`body.messages` must be a non-empty list")
+    body = dict(base)
+    body.update(fields)
+    if system is not None:
+        body["messages"] = _with_system(messages, system, replace=False)
+    return _clean(body)
+
+
+def _with_system(messages: list[Any], system: Optional[str], *, replace: bool) -> list[Any]:
+    """Put ``system`` first; an existing system message wins unless ``replace``."""
+    has = bool(messages) and isinstance(messages[0], dict) and messages[0].get("role") == "system"
+    if has and not replace:
+        return messages
+    rest = messages[1:] if has else messages
+    return rest if system is None else [{"role": "system", "content": system}, *rest]
+
+
+def _clean(body: dict[str, Any]) -> dict[str, Any]:
+    """Batch never streams; a line's ``null`` unsets a default."""
+    body.pop("stream", None)
+    body.pop("stream_options", None)
+    if None in body.values():
+        body = {k: v for k, v in body.items() if v is not None}
+    return body

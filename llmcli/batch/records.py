@@ -1,0 +1,135 @@
+"""Output records: one JSON line per input, in llmcli's shape or the Batch API's.
+
+llmcli (``jsonl``), every key always present::
+
+    {"id", "line", "status": "ok"|"error", "content", "finish_reason", "usage",
+     "attempts", "latency_ms", "model", "request_id", "error": null|{...}}
+
+OpenAI Batch output (``openai-batch``), what `GET /v1/files/{output}/content` holds::
+
+    {"id": "batch_req_...", "custom_id", "response": {"status_code", "request_id", "body"},
+     "error": null}
+
+An HTTP error keeps its status and error body under ``response``; a failure with no
+HTTP answer (timeout, dropped connection, a bad input line) has ``response: null`` and
+``error: {"code", "message"}``, as the Batch API reports requests it could not run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Optional
+
+from ..core.chat import ChatResult
+from ..core.errors import APIError, APIStatusError, error_kind
+from .reader import Item
+
+OUTPUT_FORMATS = ("jsonl", "openai-batch")
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode_ascii = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def encode_line(record: dict[str, Any]) -> bytes:
+    """One record as a UTF-8 JSON line. A lone surrogate (which a server can send as
+    ``\\ud800``) cannot be UTF-8: such a record is written with ASCII escapes."""
+    try:
+        return (_encode(record) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (_encode_ascii(record) + "\n").encode("ascii")
+
+
+def input_error(item: Item) -> dict[str, Any]:
+    """The error object of a line that could not be sent."""
+    return {"type": "invalid_input", "message": item.error, "status": None, "code": None,
+            "retryable": False, "request_id": None}
+
+
+class JsonlRecords:
+    """llmcli's own record shape."""
+
+    name = "jsonl"
+
+    def ok(self, item: Item, result: ChatResult, attempts: int, latency_ms: int) -> bytes:
+        """The record of a reply."""
+        return encode_line({
+            "id": item.id, "line": item.line, "status": "ok", "content": result.content,
+            "finish_reason": result.finish_reason, "usage": result.usage, "attempts": attempts,
+            "latency_ms": latency_ms, "model": result.model, "request_id": result.request_id,
+            "error": None})
+
+    def error(self, item: Item, exc: Optional[APIError], attempts: int, latency_ms: int) -> bytes:
+        """The record of a failure; ``exc`` is ``None`` for a bad input line."""
+        return encode_line({
+            "id": item.id, "line": item.line, "status": "error", "content": None,
+            "finish_reason": None, "usage": None, "attempts": attempts, "latency_ms": latency_ms,
+            "model": None, "request_id": exc.request_id if exc else None,
+            "error": exc.to_dict() if exc else input_error(item)})
+
+    @staticmethod
+    def classify(obj: Any) -> Optional[tuple[str, bool]]:
+        """(id, succeeded) of a record in this shape, else ``None``."""
+        if isinstance(obj, dict) and "status" in obj and isinstance(obj.get("id"), str):
+            return obj["id"], obj["status"] == "ok"
+        return None
+
+
+class BatchRecords:
+    """The OpenAI Batch API's output shape."""
+
+    name = "openai-batch"
+
+    def __init__(self) -> None:
+        self._prefix = "batch_req_" + os.urandom(6).hex()   # unique across resumed runs
+        self._count = 0
+
+    def _next_id(self) -> str:
+        self._count += 1
+        return "%s%08x" % (self._prefix, self._count)
+
+    def ok(self, item: Item, result: ChatResult, attempts: int, latency_ms: int) -> bytes:
+        """The record of a reply: the whole response body, as the Batch API keeps it."""
+        return encode_line({
+            "id": self._next_id(), "custom_id": item.id,
+            "response": {"status_code": 200, "request_id": result.request_id, "body": result.raw},
+            "error": None})
+
+    def error(self, item: Item, exc: Optional[APIError], attempts: int, latency_ms: int) -> bytes:
+        """An HTTP error keeps its status and body; anything else goes under ``error``."""
+        if isinstance(exc, APIStatusError) and exc.status:
+            response = {"status_code": exc.status, "request_id": exc.request_id,
+                        "body": exc.body if isinstance(exc.body, dict) else _error_body(exc)}
+            return encode_line({"id": self._next_id(), "custom_id": item.id,
+                                "response": response, "error": None})
+        code = error_kind(exc) if exc else "invalid_input"
+        message = exc.message if exc else item.error
+        return encode_line({"id": self._next_id(), "custom_id": item.id, "response": None,
+                            "error": {"code": code, "message": message}})
+
+    @staticmethod
+    def classify(obj: Any) -> Optional[tuple[str, bool]]:
+        """(custom_id, succeeded) of a Batch output line, else ``None``."""
+        if not (isinstance(obj, dict) and "response" in obj and isinstance(obj.get("custom_id"), str)):
+            return None
+        response = obj["response"]
+        status = response.get("status_code") if isinstance(response, dict) else None
+        ok = isinstance(status, int) and 200 <= status < 300 and not obj.get("error")
+        return obj["custom_id"], ok
+
+
+def _error_body(exc: APIError) -> dict[str, Any]:
+    return {"error": {"message": exc.message, "type": exc.type or error_kind(exc),
+                      "param": exc.param, "code": exc.code}}
+
+
+def records_for(name: str) -> Any:
+    """The record writer for an ``--output-format``."""
+    return BatchRecords() if name == "openai-batch" else JsonlRecords()
+
+
+def shape_of(obj: Any) -> Optional[str]:
+    """Which output format a parsed record is in, if any."""
+    for cls in (JsonlRecords, BatchRecords):
+        if cls.classify(obj) is not None:
+            return cls.name
+    return None

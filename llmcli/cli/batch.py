@@ -1,0 +1,223 @@
+"""`llmcli batch`: a file of prompts, run concurrently, one JSONL record per input."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import click
+import typer
+
+from . import common as c
+from .errors import ExitCode, StdoutClosed, exit_code_for, safe
+from .output import warn
+
+_RUN = "Batch options"
+_IN_FORMATS = ("auto", "plain", "jsonl", "openai-batch")
+_OUT_FORMATS = ("jsonl", "openai-batch")
+TTY_INTERVAL = 0.2      # seconds between redraws of the bar
+LOG_INTERVAL = 5.0      # seconds between status lines when stderr is not a terminal
+_HARD = ("authentication_error", "permission_denied", "not_found")
+
+InputArg = Annotated[str, typer.Argument(metavar="INPUT", help="File of prompts: plain text (one per line), JSONL, or OpenAI Batch API requests; '-' reads stdin.", show_default=False)]
+OutputOpt = Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write the records to FILE instead of stdout (needed for --resume).", rich_help_panel=_RUN)]
+InFormat = Annotated[str, typer.Option("--input-format", click_type=click.Choice(_IN_FORMATS), help="Input format; auto looks at the first line.", rich_help_panel=_RUN)]
+OutFormat = Annotated[str, typer.Option("--output-format", click_type=click.Choice(_OUT_FORMATS), help="Record shape: llmcli's JSONL or the Batch API's output lines.", rich_help_panel=_RUN)]
+Unordered = Annotated[bool, typer.Option("--unordered", help="Write records as they finish instead of in input order.", rich_help_panel=_RUN)]
+Concurrency = Annotated[int, typer.Option("-c", "--concurrency", min=1, max=4096, help="Requests in flight at once.", rich_help_panel=_RUN)]
+Rpm = Annotated[Optional[float], typer.Option("--rpm", min=0.001, help="Requests per minute at most.", rich_help_panel=_RUN)]
+Tpm = Annotated[Optional[float], typer.Option("--tpm", min=1, help="Tokens per minute at most (estimated per request, corrected by usage).", rich_help_panel=_RUN)]
+Resume = Annotated[bool, typer.Option("--resume", help="Finish an earlier run into the same -o FILE: skip ids done ok, retry the failed ones, append.", rich_help_panel=_RUN)]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing -o FILE.", rich_help_panel=_RUN)]
+FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first item that fails (after its retries).", rich_help_panel=_RUN)]
+Grace = Annotated[float, typer.Option("--grace", min=0, help="On Ctrl-C/SIGTERM, seconds to let requests in flight finish.", rich_help_panel=_RUN)]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress and no summary on stderr (warnings and errors still).", rich_help_panel=_RUN)]
+SummaryJson = Annotated[Optional[Path], typer.Option("--summary-json", metavar="FILE", help="Also write the summary as JSON to FILE.", rich_help_panel=_RUN)]
+Transport = Annotated[str, typer.Option("--transport", click_type=click.Choice(("aiohttp", "httpx")), help="HTTP transport (aiohttp is the fast one; httpx for comparison).", rich_help_panel="Connection options")]
+
+
+def batch(
+    input: InputArg,
+    output: OutputOpt = None,
+    concurrency: Concurrency = 16,
+    rpm: Rpm = None,
+    tpm: Tpm = None,
+    resume: Resume = False,
+    force: Force = False,
+    unordered: Unordered = False,
+    input_format: InFormat = "auto",
+    output_format: OutFormat = "jsonl",
+    fail_fast: FailFast = False,
+    grace: Grace = 5.0,
+    quiet: Quiet = False,
+    summary_json: SummaryJson = None,
+    system: c.System = None,
+    model: c.Model = None,
+    temperature: c.Temperature = None,
+    max_tokens: c.MaxTokens = None,
+    param: c.Params = None,
+    profile: c.Profile = None,
+    base_url: c.BaseUrl = None,
+    timeout: c.Timeout = None,
+    max_time: c.MaxTime = None,
+    retries: c.Retries = None,
+    transport: Transport = "aiohttp",
+) -> None:
+    """Run a file of prompts concurrently: exactly one JSONL record per input.
+
+    Records keep the input order (--unordered: as they finish). Rate limits (--rpm,
+    --tpm, the server's x-ratelimit-* headers and 429s) slow the whole run down. Ctrl-C
+    stops cleanly and prints the command that resumes. Exit 0 when every item
+    succeeded, 7 when some failed. See docs/batch.md."""
+    from ..batch.engine import EngineOptions
+    from ..batch.job import JobSpec
+
+    if resume and not output:
+        raise click.UsageError("--resume needs -o FILE: it finishes the run in that file")
+    settings = c.settings_for(profile=profile, base_url=base_url, model=model,
+                              timeout=timeout, max_time=max_time, retries=retries)
+    options = c.client_options(settings)
+    engine = EngineOptions(concurrency=concurrency, rpm=rpm, tpm=tpm, fail_fast=fail_fast,
+                           grace=grace, retry=options.retry, max_time=options.max_time)
+    spec = JobSpec(input=input, output=output, input_format=input_format,
+                   output_format=output_format, resume=resume, force=force,
+                   ordered=not unordered, defaults=_defaults(settings, system, temperature,
+                                                              max_tokens, param),
+                   engine=engine, backend=transport)
+    code = _run(spec, options, quiet, summary_json)
+    if code:
+        raise typer.Exit(code)
+
+
+def _defaults(settings: Any, system: Optional[str], temperature: Optional[float],
+              max_tokens: Optional[int], param: Optional[list[str]]) -> Any:
+    """The request options every item gets unless its line sets them."""
+    from ..batch.reader import Defaults
+
+    return Defaults(model=settings["model"] or None,
+                    system=system if system is not None else settings["system"],
+                    params=c.request_params(settings, temperature, max_tokens, param))
+
+
+def _run(spec: Any, options: Any, quiet: bool, summary_json: Optional[Path]) -> int:
+    """Prepare, run, report; returns the exit code."""
+    from ..batch.job import Job
+    from ..batch.progress import summary
+
+    view = _Progress(quiet)
+    spec.engine.progress_interval = None if quiet else view.interval
+    with Job(spec, options) as job:
+        _prepare(job)
+        sys.stdout.flush()
+        try:
+            # Under --fail-fast the first failure ends the run and is reported as its error.
+            notice = None if spec.engine.fail_fast else _first_of_its_kind
+            outcome = job.run(stdout_fd=sys.stdout.fileno(), on_progress=view.show,
+                              on_new_error=notice)
+        except BrokenPipeError:
+            raise StdoutClosed() from None
+        finally:
+            view.clear()
+    data = summary(outcome, spec.output)
+    code = _exit_code(outcome)
+    data["exit_code"] = int(code)
+    _report(job, outcome, data, quiet)
+    if summary_json:
+        summary_json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if outcome.stopped == "fail-fast" and outcome.error is not None:
+        raise outcome.error     # the boundary prints it and maps its exit code
+    return code
+
+
+def _prepare(job: Any) -> None:
+    from ..batch.reader import InputError
+
+    try:
+        job.prepare(sys.stdin.buffer if sys.stdin is not None else None)
+    except InputError as exc:
+        raise click.UsageError(exc.message) from None
+    existing = job.existing
+    if existing.compacted:
+        warn(f"{job.spec.output}: dropped {existing.failed} error record(s), "
+             f"{existing.duplicates} duplicate(s), {existing.torn} torn line(s); "
+             "those ids run again")
+    if job.foreign:
+        warn(f"{job.spec.output} holds {job.foreign} ok record(s) whose ids are not in "
+             "this input; they are kept")
+
+
+def _exit_code(outcome: Any) -> ExitCode:
+    if outcome.stopped == "interrupted":
+        return ExitCode.INTERRUPTED
+    if outcome.stopped == "fail-fast" and outcome.error is not None:
+        return exit_code_for(outcome.error)
+    return ExitCode.BATCH_PARTIAL if outcome.stats.failed or outcome.not_run else ExitCode.OK
+
+
+def _report(job: Any, outcome: Any, data: dict[str, Any], quiet: bool) -> None:
+    """The summary, and what to do next, on stderr."""
+    from ..batch.progress import summary_lines
+
+    if not quiet:
+        for line in summary_lines(data):
+            sys.stderr.write(f"llmcli: {line}\n")
+    if outcome.stopped or (outcome.stats.failed and job.spec.output):
+        sys.stderr.write(safe(_next_step(job, outcome)) + "\n")
+
+
+def _next_step(job: Any, outcome: Any) -> str:
+    """The command that finishes the run (items not run, and failed ones retried)."""
+    what = (f"{outcome.stopped}: {outcome.not_run} item(s) not run" if outcome.stopped
+            else f"{outcome.stats.failed} item(s) failed")
+    if not job.spec.output:
+        return f"llmcli: {what}; records went to stdout, so only a run with -o FILE can be resumed"
+    args = [a for a in sys.argv[1:] if a not in ("--force",)]
+    command = shlex.join(["llmcli", *args] + ([] if "--resume" in args else ["--resume"]))
+    stdin = " (with the same input on stdin)" if job.spec.input == "-" else ""
+    return f"llmcli: {what}; to finish the run{stdin}: {command}"
+
+
+def _first_of_its_kind(item: Any, exc: Any) -> None:
+    """Say each kind of failure once, not once per item; the records have them all."""
+    from ..core.errors import error_kind
+
+    kind = error_kind(exc)
+    hint = ("; every item will likely fail the same way (--fail-fast stops at the first)"
+            if kind in _HARD else "; any more like it are only in the records")
+    warn(f"item {item.id} failed: {exc.message}{hint}")
+
+
+class _Progress:
+    """A bar redrawn in place on a terminal, a status line now and then otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.tty = not quiet and sys.stderr.isatty()
+        self.interval = TTY_INTERVAL if self.tty else LOG_INTERVAL
+        self._drawn = False
+
+    def show(self, stats: Any) -> None:
+        """Draw the progress of ``stats``."""
+        from ..batch.progress import progress_bar, status_line
+
+        if self.tty:
+            width = shutil.get_terminal_size().columns - 1   # a wrapped line breaks the \r
+            sys.stderr.write("\r" + progress_bar(stats)[:width] + "\x1b[K")
+            self._drawn = True
+        else:
+            sys.stderr.write("llmcli: " + status_line(stats) + "\n")
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        """Remove the bar before the summary is written."""
+        if self._drawn:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def register(app: typer.Typer) -> None:
+    """Add `batch` to the app."""
+    app.command("batch")(batch)
