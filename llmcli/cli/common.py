@@ -73,19 +73,20 @@ def request_params(settings: Settings, temperature: Optional[float], max_tokens:
     return fields
 
 
-def load_messages(path: Optional[Path]) -> list[dict[str, Any]]:
-    """``--messages FILE``: a JSON list of messages in the API's own shape."""
+def load_messages(path: Optional[Path], *, hint: str = "--messages") -> list[dict[str, Any]]:
+    """``--messages FILE`` (or ``--conversation FILE``, named by ``hint``): a JSON list
+    of messages in the API's own shape."""
     if path is None:
         return []
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="--messages")
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint=hint)
     except ValueError as exc:
-        raise typer.BadParameter(f"{path} is not valid JSON: {exc}", param_hint="--messages")
+        raise typer.BadParameter(f"{path} is not valid JSON: {exc}", param_hint=hint)
     if not isinstance(data, list) or not all(isinstance(m, dict) and "role" in m for m in data):
         raise typer.BadParameter(f"{path} must hold a JSON list of messages with a role each",
-                                 param_hint="--messages")
+                                 param_hint=hint)
     return data
 
 
