@@ -1,11 +1,13 @@
 """httpx, imported without the two costs a one-shot command never uses.
 
 - ``import httpx`` also imports httpx's own command-line tool (``httpx._main``: click,
-  rich, pygments, ~40 ms) whenever those are installed, and Typer installs them. A
+  rich, pygments, 40-50 ms) whenever those are installed, and Typer installs them. A
   stand-in module takes its place during the import; its ``main`` loads the real one.
-- ``httpx.Client()`` loads certifi's CA bundle (~25 ms) when it is made, even when the
+- ``httpx.Client()`` loads certifi's CA bundle (~20 ms) when it is made, even when the
   base URL is plain http (a local server). :func:`default_tls_context` is the same
   context with the bundle loaded at the first TLS handshake instead.
+
+Import this module before httpx (llmcli/core/client.py does).
 
 docs/performance.md has the measurements.
 """
@@ -41,7 +43,7 @@ def _import_httpx() -> None:
             del sys.modules["httpx._main"]   # a later `import httpx._main` gets the real one
 
 
-_import_httpx()   # on import: `from . import _httpx` before `import httpx`
+_import_httpx()
 
 
 class LazyTrustContext(ssl.SSLContext):

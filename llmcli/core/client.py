@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any, Callable, Iterator, Optional
 
-# First: ._httpx imports httpx without httpx's own CLI tool (rich, pygments; ~40 ms).
+# First: ._httpx imports httpx without httpx's own CLI tool (rich, pygments: 40-50 ms).
 from ._httpx import default_tls_context  # isort: skip
 
 import httpx

@@ -6,7 +6,6 @@ and raise. The loops sleep through an injected ``sleep`` so tests never wait.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
 import random
@@ -46,6 +45,8 @@ def parse_retry_after(headers: Mapping[str, str], now: Optional[float] = None) -
     seconds = _seconds(value)
     if seconds is not None:
         return seconds
+    import email.utils   # here, not at the top: it costs every start-up ~10 ms
+
     try:
         when = email.utils.parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
