@@ -42,32 +42,26 @@ class IdSet:
         """Add ``key``; ``False`` when it (or an id with the same hash) was there."""
         return self.add_hash(id_hash(key))
 
-    def contains_hash(self, h: int) -> bool:
-        """Whether the hash ``h`` is in the set."""
+    def _slot(self, h: int) -> int:
+        """Where ``h`` is, or the empty slot where it would go (linear probing)."""
         slots, mask = self._slots, self._mask
         i = h & mask
-        while True:
-            value = slots[i]
-            if value == h:
-                return True
-            if value == _EMPTY:
-                return False
+        while slots[i] != h and slots[i] != _EMPTY:
             i = (i + 1) & mask
+        return i
+
+    def contains_hash(self, h: int) -> bool:
+        """Whether the hash ``h`` is in the set."""
+        return self._slots[self._slot(h)] == h
 
     def add_hash(self, h: int) -> bool:
         """Add the hash ``h``; ``False`` when it was there already."""
-        slots, mask = self._slots, self._mask
-        i = h & mask
-        while True:
-            value = slots[i]
-            if value == h:
-                return False
-            if value == _EMPTY:
-                break
-            i = (i + 1) & mask
-        slots[i] = h
+        i = self._slot(h)
+        if self._slots[i] == h:
+            return False
+        self._slots[i] = h
         self._count += 1
-        if self._count * 2 > mask:
+        if self._count * 2 > self._mask:
             self._grow()
         return True
 
