@@ -323,10 +323,13 @@ def test_redact_masks_every_occurrence_and_ignores_empty_secrets() -> None:
 
 # --- bad configuration surfaces as ConfigError ---------------------------------------
 
-@pytest.mark.parametrize("base", ["api.openai.com/v1", "ftp://example.test/v1"])
-def test_a_base_url_without_http_is_a_config_error(base: str) -> None:
-    with pytest.raises(ConfigError, match="bad base_url"):
+@pytest.mark.parametrize("base", ["api.openai.com/v1", "ftp://example.test/v1", "http:///v1",
+                                  "localhost:8080/v1"])
+def test_a_base_url_without_http_is_a_config_error_before_any_request(base: str) -> None:
+    with pytest.raises(ConfigError, match="base_url must be an http"):
         sync_chat(opts(base_url=base))
+    with pytest.raises(ConfigError, match="base_url must be an http"):
+        AsyncClient(opts(base_url=base))
 
 
 def test_unknown_async_backend_is_a_config_error() -> None:

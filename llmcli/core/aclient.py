@@ -34,6 +34,7 @@ class AsyncClient:
     def __init__(self, options: ClientOptions, *, backend: str = "aiohttp",
                  pool_size: int = 64, transport: Any = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        options.validate()
         self.options = options
         self._sleep = sleep
         if backend == "aiohttp" and transport is None:
@@ -87,8 +88,12 @@ class AsyncClient:
                 started = time.perf_counter()
                 connect = deadline.cap(self.options.connect_timeout)
                 read = deadline.cap(self.options.read_timeout)
-                response = await self._transport.request(method, url, headers, content,
-                                                         connect, read)
+                try:
+                    response = await self._transport.request(method, url, headers, content,
+                                                             connect, read, deadline.remaining())
+                except APITimeoutError:
+                    deadline.check()   # the budget ran out: say so rather than "timeout"
+                    raise
                 if log.isEnabledFor(20):
                     log.info("%s %s -> %d in %.0f ms", method, redact(url, self.options.secrets()),
                              response.status, (time.perf_counter() - started) * 1000)
@@ -99,9 +104,6 @@ class AsyncClient:
                 return response, attempt.number
         raise AssertionError("unreachable: Attempts ends by returning or raising")
 
-
-def _where(options: ClientOptions) -> str:
-    return redact(options.base_url, options.secrets())
 
 
 def _proxy_for(options: ClientOptions) -> tuple[Any, Any]:
@@ -129,6 +131,7 @@ class _AiohttpTransport:
         self._session: Optional[aiohttp.ClientSession] = None
         self._proxy: Optional[str] = None
         self._proxy_auth: Any = None
+        self._params = options.query_params() or None
 
     def _open(self) -> Any:
         aiohttp = self._aiohttp
@@ -148,27 +151,30 @@ class _AiohttpTransport:
 
     async def request(self, method: str, url: str, headers: dict[str, str],
                       content: Optional[bytes], connect: Optional[float],
-                      read: Optional[float]) -> RawResponse:
+                      read: Optional[float], total: Optional[float] = None) -> RawResponse:
+        """One request; ``total`` bounds it as a whole (what is left of --max-time)."""
         aiohttp = self._aiohttp
         session = self._session or self._open()
-        timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_read=read)
+        timeout = aiohttp.ClientTimeout(total=total, connect=connect, sock_read=read)
         try:
+            # No redirects: the key would follow in whatever header carries it.
             async with session.request(method, url, data=content, headers=headers,
-                                       params=self._options.query or None, timeout=timeout,
-                                       proxy=self._proxy, proxy_auth=self._proxy_auth) as resp:
+                                       params=self._params, timeout=timeout,
+                                       allow_redirects=False, proxy=self._proxy,
+                                       proxy_auth=self._proxy_auth) as resp:
                 body = await resp.read()
                 return RawResponse(resp.status, resp.headers, body)
         except asyncio.TimeoutError as exc:
-            raise APITimeoutError(f"timeout talking to {_where(self._options)}") from exc
+            raise APITimeoutError(f"timeout talking to {self._options.shown_url()}") from exc
         except aiohttp.InvalidURL as exc:
-            raise ConfigError(f"bad base_url {_where(self._options)}") from exc
+            raise ConfigError(f"bad base_url {self._options.shown_url()}") from exc
         except aiohttp.ClientConnectorCertificateError as exc:
             from .client import tls_error
 
             raise tls_error(self._options, str(exc.certificate_error)) from exc
         except (aiohttp.ClientError, OSError) as exc:
             detail = redact(str(exc), self._options.secrets()) or type(exc).__name__
-            raise APIConnectionError(f"connection to {_where(self._options)} failed: "
+            raise APIConnectionError(f"connection to {self._options.shown_url()} failed: "
                                      f"{detail}") from exc
 
     async def aclose(self) -> None:
@@ -189,19 +195,24 @@ class _HttpxTransport:
         self._options = options
         self._http = httpx.AsyncClient(transport=transport, limits=limits,
                                        verify=verify_setting(options), proxy=options.proxy,
-                                       params=options.query or None, follow_redirects=True)
+                                       params=options.query_params() or None,
+                                       follow_redirects=False)
 
     async def request(self, method: str, url: str, headers: dict[str, str],
                       content: Optional[bytes], connect: Optional[float],
-                      read: Optional[float]) -> RawResponse:
+                      read: Optional[float], total: Optional[float] = None) -> RawResponse:
+        """One request; ``total`` bounds it as a whole (what is left of --max-time)."""
         import httpx
 
         from .client import map_httpx_errors
 
         timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=read)
-        with map_httpx_errors(self._options):
-            resp = await self._http.request(method, url, content=content, headers=headers,
-                                            timeout=timeout)
+        try:
+            with map_httpx_errors(self._options):
+                resp = await asyncio.wait_for(self._http.request(
+                    method, url, content=content, headers=headers, timeout=timeout), total)
+        except asyncio.TimeoutError as exc:
+            raise APITimeoutError(f"timeout talking to {self._options.shown_url()}") from exc
         return RawResponse(resp.status_code, resp.headers, resp.content)
 
     async def aclose(self) -> None:

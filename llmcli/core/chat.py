@@ -6,8 +6,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
-from .errors import APIError, InvalidResponseError, ServerError, shorten, status_error
-from .options import redact
+from .errors import (APIError, InvalidResponseError, RateLimitError, ServerError, shorten,
+                     status_error)
+from .options import redact, redact_obj
 from .retry import parse_retry_after
 
 
@@ -61,17 +62,27 @@ def check_status(status: int, headers: Mapping[str, str], body: bytes,
     the key back ("Incorrect API key provided: ..."): ``secrets`` are masked."""
     if 200 <= status < 300:
         return
-    exc = redact_error(status_error(status, body, headers.get("content-type", ""),
-                                    headers.get("x-request-id")), secrets)
+    exc = status_error(status, body, headers.get("content-type", ""), headers.get("x-request-id"))
+    if 300 <= status < 400:
+        # Redirects are not followed: the key (in whatever header) would go along.
+        where = headers.get("location") or "another URL"
+        exc.message = (f"HTTP {status}: the server redirects to {where}; set base_url to "
+                       "the final URL (llmcli does not follow redirects, so the key never "
+                       "goes anywhere else)")
     exc.retry_after = parse_retry_after(headers)  # type: ignore[attr-defined]
-    raise exc
+    raise redact_error(exc, secrets)
 
 
 def redact_error(exc: APIError, secrets: Sequence[str]) -> APIError:
-    """Mask ``secrets`` in a message built from what a server sent."""
+    """Mask ``secrets`` in everything of an error that a server sent: its message, the
+    body kept for the record, and the request id."""
     if secrets:
-        exc.message = redact(exc.message, list(secrets))
+        keys = list(secrets)
+        exc.message = redact(exc.message, keys)
         exc.args = (exc.message,)
+        exc.body = redact_obj(exc.body, keys)
+        if exc.request_id:
+            exc.request_id = redact(exc.request_id, keys)
     return exc
 
 
@@ -100,7 +111,7 @@ def _parse_chat(body: bytes, status: int, headers: Mapping[str, str]) -> ChatRes
     request_id = headers.get("x-request-id")
     obj = load_json(body, status, request_id)
     if isinstance(obj, dict) and obj.get("error"):
-        raise stream_error(obj, request_id)
+        raise stream_error(obj, request_id, streaming=False)
     choices = obj.get("choices") if isinstance(obj, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise InvalidResponseError("the response has no choices", status=status,
@@ -133,14 +144,25 @@ def _text(content: Any) -> str:
     return str(content)
 
 
-def stream_error(obj: dict[str, Any], request_id: Optional[str] = None) -> APIError:
-    """The error for an `{"error": ...}` object sent inside a 200 response or stream."""
+def stream_error(obj: dict[str, Any], request_id: Optional[str] = None, *,
+                 streaming: bool = True) -> APIError:
+    """The error for an `{"error": ...}` object sent inside a 200 response or stream.
+    Its ``type``/``code`` decide the class: only a server-side or rate-limit error is
+    worth retrying; anything else (a bad request the server reported with 200) is not."""
     err = obj.get("error")
-    if isinstance(err, dict):
-        message = str(err.get("message") or "error")
-        return ServerError(f"error in stream: {shorten(message)}", type=err.get("type"),
-                           code=_opt_str(err.get("code")), request_id=request_id, body=obj)
-    return ServerError(f"error in stream: {shorten(str(err))}", request_id=request_id, body=obj)
+    fields = err if isinstance(err, dict) else {}
+    message = str(fields.get("message") or err or "error")
+    kind, code = _opt_str(fields.get("type")), _opt_str(fields.get("code"))
+    label = "error in stream" if streaming else "the server answered 200 with an error"
+    text = f"{label}: {shorten(message)}"
+    hint = f"{kind or ''} {code or ''}".lower()
+    if "rate" in hint:
+        cls: type[APIError] = RateLimitError
+    elif not kind or any(w in hint for w in ("server", "internal", "overload", "unavailable")):
+        cls = ServerError
+    else:
+        cls = InvalidResponseError
+    return cls(text, status=200, type=kind, code=code, request_id=request_id, body=obj)
 
 
 def _opt_str(value: Any) -> Optional[str]:

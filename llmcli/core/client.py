@@ -29,13 +29,13 @@ def map_httpx_errors(options: ClientOptions, deadline: Optional[Deadline] = None
         if deadline is not None:
             deadline.check()   # the budget ran out: say so rather than "read timeout"
         kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
-        raise APITimeoutError(f"{kind} talking to {_where(options)}") from exc
+        raise APITimeoutError(f"{kind} talking to {options.shown_url()}") from exc
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise ConfigError(f"bad base_url {_where(options)}: {_safe(exc, options)}") from exc
+        raise ConfigError(f"bad base_url {options.shown_url()}: {_safe(exc, options)}") from exc
     except httpx.TransportError as exc:
         if _cert_failure(exc):
             raise tls_error(options, _safe(exc, options)) from exc
-        raise APIConnectionError(f"connection to {_where(options)} failed: "
+        raise APIConnectionError(f"connection to {options.shown_url()} failed: "
                                  f"{_safe(exc, options) or type(exc).__name__}") from exc
 
 
@@ -53,14 +53,11 @@ def _cert_failure(exc: BaseException) -> bool:
 def tls_error(options: ClientOptions, detail: str) -> APIConnectionError:
     """A failed certificate check: retrying cannot help, and the fix is a setting."""
     exc = APIConnectionError(
-        f"TLS certificate of {_where(options)} could not be verified ({detail}); "
+        f"TLS certificate of {options.shown_url()} could not be verified ({detail}); "
         "if a corporate proxy re-signs TLS, set ca_bundle or system_trust (docs/config.md)")
     exc.retryable = False  # type: ignore[misc]
     return exc
 
-
-def _where(options: ClientOptions) -> str:
-    return redact(options.base_url, options.secrets())
 
 
 def _safe(exc: BaseException, options: ClientOptions) -> str:
@@ -105,9 +102,11 @@ class Client:
         verify = verify_setting(options)
         if verify is True:
             verify = default_tls_context()   # the CA bundle loads at the first handshake
-        self._http = httpx.Client(transport=transport, verify=verify,
-                                  proxy=options.proxy, params=options.query or None,
-                                  follow_redirects=True)
+        options.validate()
+        # No redirects: httpx strips only Authorization on a cross-origin hop, and the
+        # key may ride in api-key or another header (check_status explains a 3xx).
+        self._http = httpx.Client(transport=transport, verify=verify, proxy=options.proxy,
+                                  params=options.query_params() or None, follow_redirects=False)
 
     def __enter__(self) -> "Client":
         return self
@@ -121,14 +120,14 @@ class Client:
 
     def list_models(self) -> list[dict[str, Any]]:
         """`GET /models`: the model objects the server offers."""
-        response, _ = self._send("GET", "/models", None, Deadline(self.options.max_time))
-        return parse_models(response.content, response.status_code, response.headers)
+        (response, body), _ = self._send("GET", "/models", None, Deadline(self.options.max_time))
+        return parse_models(body, response.status_code, response.headers)
 
     def chat(self, body: dict[str, Any]) -> ChatResult:
         """`POST /chat/completions`, retried as the policy says."""
-        response, attempts = self._send("POST", "/chat/completions", body,
-                                        Deadline(self.options.max_time))
-        result = parse_chat(response.content, response.status_code, response.headers,
+        (response, content), attempts = self._send("POST", "/chat/completions", body,
+                                                   Deadline(self.options.max_time))
+        result = parse_chat(content, response.status_code, response.headers,
                             self.options.secrets())
         result.attempts = attempts
         return result
@@ -137,18 +136,21 @@ class Client:
         """A streaming chat completion: iterate the result for content deltas."""
         return ChatStream(self, dict(body, stream=True))
 
-    def _send(self, method: str, path: str, body: Optional[dict[str, Any]], deadline: Deadline,
-              *, stream: bool = False) -> tuple[httpx.Response, int]:
+    def _send(self, method: str, path: str, body: Optional[dict[str, Any]],
+              deadline: Deadline) -> tuple[tuple[httpx.Response, bytes], int]:
         content = None if body is None else json.dumps(body).encode()
         for attempt in Attempts(self.options.retry, deadline):
             if attempt.delay:
                 self._sleep(attempt.delay)
             with attempt:
-                return self._attempt(method, path, content, deadline, stream), attempt.number
+                return self._attempt(method, path, content, deadline, False), attempt.number
         raise AssertionError("unreachable: Attempts ends by returning or raising")
 
     def _attempt(self, method: str, path: str, content: Optional[bytes], deadline: Deadline,
-                 stream: bool) -> httpx.Response:
+                 stream: bool) -> tuple[httpx.Response, bytes]:
+        """One request. The body is read here, the total budget checked per network
+        read (a server that trickles a byte at a time cannot outlast --max-time),
+        except for a stream that succeeded: that is the caller's to read."""
         url = self.options.url(path)
         started = time.perf_counter()
         with map_httpx_errors(self.options, deadline):
@@ -156,15 +158,26 @@ class Client:
                 method, url, content=content, timeout=http_timeout(self.options, deadline),
                 headers=self.options.request_headers(stream=stream) | (
                     {"content-type": "application/json"} if content is not None else {}))
-            response = self._http.send(request, stream=stream)
-            if stream and response.status_code >= 300:
-                response.read()
-                response.close()
-        log.info("%s %s -> %d in %.0f ms", method, _where(self.options) + path,
+            response = self._http.send(request, stream=True)
+            body = b""
+            if not stream or response.status_code >= 300:
+                body = _read_body(response, deadline)
+        log.info("%s %s -> %d in %.0f ms", method, redact(url, self.options.secrets()),
                  response.status_code, (time.perf_counter() - started) * 1000)
-        check_status(response.status_code, response.headers, response.content if (
-            not stream or response.status_code >= 300) else b"", self.options.secrets())
-        return response
+        check_status(response.status_code, response.headers, body, self.options.secrets())
+        return response, body
+
+
+def _read_body(response: httpx.Response, deadline: Deadline) -> bytes:
+    """The whole body, checking the total budget after every network read."""
+    parts = []
+    try:
+        for chunk in response.iter_bytes():
+            parts.append(chunk)
+            deadline.check()
+    finally:
+        response.close()
+    return b"".join(parts)
 
 
 class ChatStream:
@@ -195,7 +208,8 @@ class ChatStream:
             if attempt.delay:
                 client._sleep(attempt.delay)
             with attempt:
-                response = client._attempt("POST", "/chat/completions", content, deadline, True)
+                response, _ = client._attempt("POST", "/chat/completions", content, deadline,
+                                             True)
                 self.attempts = attempt.number
                 yield from self._read(response, deadline)
                 return

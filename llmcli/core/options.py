@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from .. import __version__
+from .errors import ConfigError
 from .retry import RetryPolicy
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -32,8 +33,37 @@ class ClientOptions:
     proxy: Optional[str] = None
 
     def url(self, path: str) -> str:
-        """The absolute URL of an API path such as ``/chat/completions``."""
-        return self.base_url.rstrip("/") + path
+        """The absolute URL of an API path such as ``/chat/completions``; a query
+        string in ``base_url`` is left out here and sent by :meth:`query_params`."""
+        return self.base_url.split("?", 1)[0].split("#", 1)[0].rstrip("/") + path
+
+    def shown_url(self) -> str:
+        """``base_url`` as it may be printed: credentials in it masked."""
+        return redact(self.base_url, self.secrets())
+
+    def query_params(self) -> dict[str, str]:
+        """Query parameters for every request: those written in ``base_url``, then
+        ``query`` (Azure's api-version)."""
+        _, _, query = self.base_url.split("#", 1)[0].partition("?")
+        if not query:
+            return dict(self.query)
+        from urllib.parse import parse_qsl
+
+        return {**dict(parse_qsl(query, keep_blank_values=True)), **self.query}
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` unless ``base_url`` is an http(s) URL with a host:
+        caught once, before any request, rather than as a retried network error."""
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(self.base_url)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            shown = redact(self.base_url, self.secrets())
+            raise ConfigError(f"base_url must be an http(s) URL such as "
+                              f"{DEFAULT_BASE_URL}, not {shown!r}", key="base_url")
 
     def request_headers(self, *, stream: bool = False) -> dict[str, str]:
         """Headers sent with every request; the key goes in ``auth_header``."""
@@ -48,16 +78,67 @@ class ClientOptions:
         return headers
 
     def secrets(self) -> list[str]:
-        """Values that must never appear in output, logs or errors."""
-        return [self.api_key] if self.api_key else []
+        """Values that must never appear in output, logs or errors: the key, and any
+        credential in headers, the query or the proxy URL."""
+        found = [self.api_key] if self.api_key else []
+        for name, value in list(self.headers.items()) + list(self.query_params().items()):
+            if is_secret_name(name) and value:
+                found.extend(_credential_parts(str(value)))
+        if self.proxy:
+            found.extend(url_password(self.proxy))
+        return found
+
+
+_SECRET_WORDS = ("key", "token", "secret", "auth", "password", "sig")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a header or query parameter name suggests its value is a credential
+    (Authorization, api-key, x-api-key, X-Auth-Token, key=..., sig=...)."""
+    low = name.lower()
+    return any(word in low for word in _SECRET_WORDS)
+
+
+def _credential_parts(value: str) -> list[str]:
+    """``Bearer sk-abc`` -> the whole value and the token after the scheme."""
+    parts = [value]
+    scheme, _, token = value.partition(" ")
+    if token.strip() and scheme.isalpha():
+        parts.append(token.strip())
+    return parts
+
+
+def url_password(url: str) -> list[str]:
+    """The password of ``user:password@`` in a URL, if there is one."""
+    from urllib.parse import urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []
+    return [password] if password else []
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    """Replace every secret in ``text`` with its masked form."""
-    for secret in secrets:
+    """Replace every secret in ``text`` with its masked form (longest first, so a
+    whole ``Bearer sk-...`` is masked before the bare key inside it)."""
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret and secret in text:
             text = text.replace(secret, mask_key(secret))
     return text
+
+
+def redact_obj(obj: Any, secrets: list[str]) -> Any:
+    """``obj`` (parsed JSON, or text) with every secret masked in every string."""
+    if not secrets:
+        return obj
+    if isinstance(obj, str):
+        return redact(obj, secrets)
+    if isinstance(obj, dict):
+        return {k: redact_obj(v, secrets) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact_obj(v, secrets) for v in obj]
+    return obj
 
 
 def mask_key(key: Optional[str]) -> str:

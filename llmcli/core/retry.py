@@ -72,6 +72,12 @@ def backoff_delay(retry_index: int, policy: RetryPolicy,
     return delay * (1.0 - JITTER * rand())
 
 
+def honours_retry_after(retry_after: float, policy: RetryPolicy) -> bool:
+    """Whether a ``Retry-After`` this long is waited out. A longer one is not: a request
+    gives up at once, and batch's scheduler pauses as if no hint had come."""
+    return retry_after <= policy.max_retry_after
+
+
 def next_delay(error: APIError, retry_index: int, policy: RetryPolicy,
                retry_after: Optional[float] = None, remaining: Optional[float] = None,
                rand: Callable[[], float] = random.random) -> Optional[float]:
@@ -82,7 +88,7 @@ def next_delay(error: APIError, retry_index: int, policy: RetryPolicy,
     """
     if not error.retryable or retry_index >= policy.max_retries:
         return None
-    if retry_after is not None and retry_after <= policy.max_retry_after:
+    if retry_after is not None and honours_retry_after(retry_after, policy):
         delay = retry_after
     elif retry_after is not None:
         return None
@@ -162,7 +168,11 @@ class Attempts:
         delay = next_delay(exc, self.number - 1, self.policy,
                            getattr(exc, "retry_after", None), self.deadline.remaining(), self._rand)
         if delay is None:
-            if exc.retryable and self.number > 1:
+            asked = getattr(exc, "retry_after", None)
+            if exc.retryable and asked is not None and asked > self.policy.max_retry_after:
+                log.info("not retrying: the server asks to wait %.0fs, more than the %.0fs "
+                         "llmcli waits at most", asked, self.policy.max_retry_after)
+            elif exc.retryable and self.number > 1:
                 log.info("giving up after %d attempts: %s", self.number, exc.message)
             return False
         log.info("retry %d/%d in %.2fs after: %s", self.number, self.policy.max_retries,
