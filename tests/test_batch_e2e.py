@@ -159,6 +159,7 @@ def test_a_signal_writes_what_finished_prints_the_resume_command_and_exits_130(
     partial = records(out)
     assert 8 <= len(partial) < 150 and len({r["id"] for r in partial}) == len(partial)
     assert f"{150 - len(partial)} item(s) not run" in stderr
+    assert stderr.count("interrupted") == 1, stderr       # the resume line says it, once
     command = stderr.split("to finish the run: ", 1)[1].splitlines()[0]
     assert command.startswith("llmcli batch ") and command.endswith("--resume")
     done = run_cli(*command.split()[1:], env=api_env)
@@ -206,3 +207,62 @@ def test_fail_fast_on_a_bad_key_exits_with_the_auth_code(api_env: dict[str, str]
     assert "sk-wrong-key-0000000000" not in done.stderr
     assert len(records(tmp_path / "o.jsonl")) < 10
     assert os.path.getsize(tmp_path / "o.jsonl") > 0
+
+
+def test_a_retry_after_too_long_to_honour_does_not_stall_the_run(cli: Any, tmp_path: Path, tag: str) -> None:
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [{"prompt": f"{tag} x #fault:429@3600*1"}]
+    rows += [{"prompt": f"{tag} {n}"} for n in range(20)]
+    source.write_text(jsonl(rows))
+    started = time.monotonic()
+    done = cli("batch", "-c", "1", str(source), "-o", str(out), "-q", timeout=20)
+    assert done.returncode == 7, done.stderr
+    assert time.monotonic() - started < 10
+    got = records(out)
+    assert got[0]["error"]["type"] == "rate_limit" and got[0]["attempts"] == 1
+    assert [r["status"] for r in got[1:]] == ["ok"] * 20
+
+
+def test_max_time_starts_when_the_rate_limit_lets_an_item_go(cli: Any, server: Any, tmp_path: Path, tag: str) -> None:
+    source = tmp_path / "six.txt"
+    source.write_text("".join(f"{tag} {n}\n" for n in range(6)))   # 120 rpm: one per 0.5 s
+    before = server.stats()["total_requests"]
+    done = cli("batch", "--rpm", "120", "-c", "6", "--max-time", "1", str(source), "-q")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["status"] for line in done.stdout.splitlines()] == ["ok"] * 6
+    assert server.stats()["total_requests"] - before == 6
+
+
+@pytest.mark.parametrize("base_url", ["localhost:8080/v1", "ftp://x/v1"])
+def test_a_bad_base_url_is_a_config_error_before_anything_is_sent(cli: Any, tmp_path: Path,
+                                                                  base_url: str) -> None:
+    source, out = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    source.write_text("one\ntwo\n")
+    out.write_text("kept\n")
+    done = cli("batch", str(source), "-o", str(out), "--force", "--base-url", base_url)
+    assert done.returncode == 3, done.stderr
+    assert "base_url" in done.stderr and done.stdout == ""
+    assert out.read_text() == "kept\n"          # not even truncated
+    assert "connection_error" not in done.stderr
+
+
+def test_summary_json_in_a_missing_folder_is_a_usage_error_before_the_run(
+        cli: Any, server: Any, tmp_path: Path) -> None:
+    source, out = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    source.write_text("one\n")
+    before = server.stats()["total_requests"]
+    done = cli("batch", str(source), "-o", str(out), "--summary-json",
+               str(tmp_path / "nonexistent" / "s.json"))
+    assert done.returncode == 2, done.stderr
+    assert "--summary-json" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists() and server.stats()["total_requests"] == before
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_summary_json_that_fails_late_is_a_warning_and_keeps_the_exit_code(cli: Any, tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("one\n")
+    done = cli("batch", str(source), "-q", "--summary-json", "/dev/full")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("llmcli: warning: cannot write --summary-json /dev/full")
+    assert json.loads(done.stdout)["status"] == "ok"

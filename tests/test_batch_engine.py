@@ -79,6 +79,23 @@ def test_throttle_halves_once_per_slowdown_pauses_everyone_and_recovers() -> Non
     asyncio.run(scenario())
 
 
+def test_a_retry_after_the_policy_would_not_wait_out_does_not_stall_the_scheduler() -> None:
+    clock = FakeClock()
+    policy = RetryPolicy(initial_delay=0.5, max_retry_after=60.0)
+    throttle = Throttle(8, policy=policy, clock=clock, sleep=clock.sleep)
+
+    async def scenario() -> None:
+        epoch = await throttle.acquire()
+        throttle.rate_limited(epoch, retry_after=3600.0)   # the item itself gives up
+        throttle.release()
+        await throttle.acquire()
+        throttle.rate_limited(throttle.epoch, retry_after=60.0)   # honoured, as by retries
+        throttle.release()
+        await throttle.acquire()
+    asyncio.run(scenario())
+    assert clock.slept == [0.5, 60.0]
+
+
 def test_throttle_holds_requests_beyond_the_limit() -> None:
     async def scenario() -> list[str]:
         throttle = Throttle(1)
@@ -127,6 +144,8 @@ class FakeClient:
         self.on_call: Any = lambda n: None
 
     async def chat(self, body: dict[str, Any], on_response: Any = None, *, deadline: Any = None) -> ChatResult:
+        if deadline is not None:
+            deadline.check()            # as the real client does before sending
         prompt = body["messages"][-1]["content"]
         self.calls.append(prompt)
         self.on_call(len(self.calls))
@@ -196,6 +215,15 @@ def test_a_429_pauses_the_scheduler_and_is_retried() -> None:
     engine, sink = run_engine(FakeClient({"a": [limited]}), ["a", "b"], concurrency=2)
     assert [r["status"] for r in sink.records()] == ["ok", "ok"]
     assert engine.stats.rate_limited == 1 and engine.throttle.slowdowns == 1
+
+
+def test_max_time_does_not_count_the_wait_for_a_rate_slot() -> None:
+    client = FakeClient()
+    # 600 rpm: ten at once, then one every 0.1 s; the last waits 0.5 s for its slot.
+    engine, sink = run_engine(client, [f"p{n}" for n in range(15)], concurrency=15,
+                              rpm=600, max_time=0.05)
+    assert [r["status"] for r in sink.records()] == ["ok"] * 15
+    assert len(client.calls) == 15
 
 
 def test_fail_fast_stops_at_the_first_failure() -> None:

@@ -40,7 +40,10 @@ def test_the_core_never_imports_the_cli() -> None:
     ('{"prompt": "hi"}\n', "jsonl"),
     ('{"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": {}}\n',
      "openai-batch"),
-    ("\n\n{broken\n", "jsonl"),
+    ('\n\n{"id": 1, "prompt": "x"}\n{broken\n', "jsonl"),
+    # a prompt that starts with a brace is not JSON: the file is plain text
+    ("\n\n{broken\n", "plain"),
+    ("{name} is a placeholder: fill it in\n{\"prompt\": \"hi\"}\n", "plain"),
     ("", "plain"),
 ])
 def test_detect_format(tmp_path: Path, text: str, expected: str) -> None:

@@ -6,7 +6,8 @@ is one dict, one JSON dump and one write. Each attempt passes the :class:`Thrott
 (concurrency limit, pauses, rpm/tpm), so retries respect a slow-down like new items do.
 Retries follow the core's policy through its own :class:`~llmcli.core.retry.Attempts`
 loop; the client itself does not retry (``max_retries=0``) so that every attempt is
-admitted and counted here.
+admitted and counted here. An item's ``--max-time`` counts only while it is not waiting
+for the throttle (:class:`ItemClock`): waiting for a rate slot is not the item's fault.
 
 Stopping (a signal, ``--fail-fast``): no item starts after it; items waiting (for room,
 for the throttle, for a retry) are dropped at once; requests in flight get ``grace``
@@ -40,7 +41,7 @@ class EngineOptions:
     fail_fast: bool = False
     grace: float = DEFAULT_GRACE
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    max_time: Optional[float] = None      # per item, across its attempts
+    max_time: Optional[float] = None      # per item, across its attempts, throttle waits aside
     progress_interval: Optional[float] = None
 
 
@@ -82,6 +83,32 @@ class Outcome:
         return self.stats.total - self.stats.done
 
 
+class ItemClock:
+    """The clock of one item's ``--max-time``: it stands still while the item waits for
+    the throttle (a rate slot, a 429 pause, room under the concurrency limit), so the
+    budget is spent only on sending and on backing off between attempts."""
+
+    __slots__ = ("_held", "_since")
+
+    def __init__(self) -> None:
+        self._held = 0.0                  # seconds spent waiting so far
+        self._since: Optional[float] = None
+
+    def __call__(self) -> float:
+        now = self._since if self._since is not None else time.monotonic()
+        return now - self._held
+
+    def hold(self) -> None:
+        """Stop the clock (the item starts waiting)."""
+        self._since = time.monotonic()
+
+    def go(self) -> None:
+        """Start it again."""
+        if self._since is not None:
+            self._held += time.monotonic() - self._since
+            self._since = None
+
+
 class _Dropped(Exception):
     """The run is stopping: leave this item for resume."""
 
@@ -111,7 +138,8 @@ class Engine:
                  on_new_error: Optional[Callable[[Item, APIError], None]] = None) -> None:
         self.items, self.client, self.writer, self.records = items, client, writer, records
         self.options, self.stats = options, stats
-        self.throttle = Throttle(options.concurrency, options.rpm, options.tpm)
+        self.throttle = Throttle(options.concurrency, options.rpm, options.tpm,
+                                 policy=options.retry)
         self.on_progress, self.on_new_error = on_progress, on_new_error
         self.outcome = Outcome(stats)
         self._stopping = False
@@ -200,7 +228,8 @@ class Engine:
 
     async def _run_item(self, item: Item, me: asyncio.Task[Any]) -> None:
         started = time.monotonic()
-        deadline = Deadline(self.options.max_time)
+        clock = ItemClock() if self.options.max_time else None
+        deadline = Deadline(self.options.max_time, clock) if clock else Deadline(None)
         attempts = Attempts(self.options.retry, deadline)
         throttle = self.throttle
         cost = estimate_tokens(item.body or {}, throttle.completion_estimate) \
@@ -211,7 +240,7 @@ class Engine:
                     self.stats.retries += 1
                     await self._sleep_unless_stopped(attempt.delay)
                 with attempt:
-                    result = await self._attempt(item, cost, deadline, me)
+                    result = await self._attempt(item, cost, deadline, clock, me)
                     break
         except APIError as exc:
             self._failed(item, exc, attempts.number, started)
@@ -219,9 +248,16 @@ class Engine:
         self._succeeded(item, result, attempts.number, started)
 
     async def _attempt(self, item: Item, cost: float, deadline: Deadline,
-                       me: asyncio.Task[Any]) -> Any:
+                       clock: Optional[ItemClock], me: asyncio.Task[Any]) -> Any:
         throttle = self.throttle
-        epoch = await throttle.acquire(cost)
+        if clock is None:
+            epoch = await throttle.acquire(cost)
+        else:
+            clock.hold()
+            try:
+                epoch = await throttle.acquire(cost)
+            finally:
+                clock.go()
         self._busy.add(me)
         try:
             result = await self.client.chat(item.body, throttle.observe, deadline=deadline)

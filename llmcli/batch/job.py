@@ -1,8 +1,9 @@
 """One `llmcli batch` run, from input to outcome: the pieces put together.
 
-:meth:`Job.prepare` does everything that must happen before the first request: spool
-stdin to a temporary file (so the input can be read twice in constant memory), read
-and repair the output file for ``--resume``, and the pre-pass (format, duplicate ids,
+:meth:`Job.prepare` does everything that must happen before the first request: build
+the client (a bad ``base_url`` fails here, before the output is touched), spool stdin
+to a temporary file (so the input can be read twice in constant memory), read and
+repair the output file for ``--resume``, and the pre-pass (format, duplicate ids,
 counts). :meth:`Job.run` then opens the output and runs the engine.
 """
 
@@ -58,6 +59,7 @@ class Job:
         self.path = spec.input
         self.existing = resume.Existing()
         self.scan = reader.Scan(spec.input_format, 0, 0)
+        self.client: Any = None
         self._spool: Optional[str] = None
 
     def __enter__(self) -> "Job":
@@ -68,8 +70,10 @@ class Job:
             os.unlink(self._spool)
 
     def prepare(self, stdin: Optional[BinaryIO] = None) -> None:
-        """Everything before the first request; raises :class:`InputError`."""
+        """Everything before the first request; raises :class:`InputError`, or
+        :class:`~llmcli.core.errors.ConfigError` for settings no request could go out with."""
         spec = self.spec
+        self.client = self._client()
         if spec.input == "-":
             self.path = self._spool = spool(stdin)
         elif not os.path.isfile(spec.input):
@@ -106,6 +110,7 @@ class Job:
             on_new_error: Optional[Callable[[Item, APIError], None]] = None) -> Outcome:
         """Send every item and write its record; returns how the run ended."""
         spec = self.spec
+        assert self.client is not None, "prepare() first"
         if spec.output:
             sink = FdSink.open(spec.output, append=spec.resume)
         else:
@@ -115,9 +120,9 @@ class Job:
             writer = RecordWriter(sink, ordered=spec.ordered, window=spec.window)
             items = reader.read_items(self.path, self.scan.format, spec.defaults,
                                       self.existing.done)
-            engine = Engine(items, self._client(), writer, records_for(spec.output_format),
-                            spec.engine, stats, on_progress=on_progress,
-                            on_new_error=on_new_error)
+            records = records_for(spec.output_format, self.options.secrets())
+            engine = Engine(items, self.client, writer, records, spec.engine, stats,
+                            on_progress=on_progress, on_new_error=on_new_error)
             return asyncio.run(run_with_signals(engine))
         finally:
             sink.close()

@@ -6,9 +6,10 @@
   sent before it do not halve it again) and each success raises by ``1/limit``, so the
   limit climbs back to ``--concurrency`` about one step per round of requests (TCP's
   additive increase, multiplicative decrease);
-- a pause for the whole scheduler after a 429 (its ``Retry-After``, or the first
-  backoff step) or when ``x-ratelimit-remaining-*`` says the in-flight requests use up
-  the budget (until ``x-ratelimit-reset-*``);
+- a pause for the whole scheduler after a 429 (its ``Retry-After`` if the retry policy
+  honours one that long, else the first backoff step) or when
+  ``x-ratelimit-remaining-*`` says the in-flight requests use up the budget (until
+  ``x-ratelimit-reset-*``);
 - ``--rpm`` and ``--tpm`` budgets (:class:`RateLimiter`).
 
 The clock and the sleep are injected, so tests never wait.
@@ -22,7 +23,7 @@ import time
 from collections import deque
 from typing import Any, Awaitable, Callable, Mapping, Optional
 
-from ..core.retry import INITIAL_RETRY_DELAY
+from ..core.retry import RetryPolicy, honours_retry_after
 
 BURST_SECONDS = 1.0     # a budget may be spent this far ahead of its even pace
 DEFAULT_COMPLETION_ESTIMATE = 256   # tokens, until replies tell us better
@@ -76,9 +77,11 @@ class Throttle:
     """Admission for each attempt: concurrency limit, pauses, rate budgets."""
 
     def __init__(self, concurrency: int, rpm: Optional[float] = None,
-                 tpm: Optional[float] = None, *, clock: Callable[[], float] = time.monotonic,
+                 tpm: Optional[float] = None, *, policy: RetryPolicy = RetryPolicy(),
+                 clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.max = concurrency
+        self.policy = policy
         self.limit = float(concurrency)
         self.active = 0
         self.epoch = 0              # bumped by each slow-down
@@ -154,13 +157,16 @@ class Throttle:
 
     def rate_limited(self, epoch: int, retry_after: Optional[float]) -> None:
         """A 429: pause everyone, and halve the limit unless this request was sent
-        before the last slow-down (its 429 is old news)."""
+        before the last slow-down (its 429 is old news). A ``Retry-After`` too long for
+        the retry policy is not waited out here either: the item that got it gave up,
+        and one such answer must not stall every other item."""
         if epoch == self.epoch:
             self.limit = max(1.0, self.limit / 2.0)
             self.epoch += 1
             self.slowdowns += 1
-        wait = retry_after if retry_after is not None else INITIAL_RETRY_DELAY
-        self.pause_until = max(self.pause_until, self._clock() + wait)
+        if retry_after is None or not honours_retry_after(retry_after, self.policy):
+            retry_after = self.policy.initial_delay
+        self.pause_until = max(self.pause_until, self._clock() + retry_after)
 
     def observe(self, response: Any) -> None:
         """See every HTTP answer (the client's ``on_response``) for its headers."""

@@ -18,7 +18,6 @@ from typing import Any, Iterator, Optional
 from ..core.errors import LLMCLIError
 from .ids import IdSet
 
-FORMATS = ("auto", "plain", "jsonl", "openai-batch")
 CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
 # JSONL keys that are not request fields; every other key is sent as one.
 RESERVED = frozenset(("id", "custom_id", "prompt", "messages", "system"))
@@ -80,15 +79,16 @@ def lines(path: str) -> Iterator[tuple[int, bytes]]:
 
 
 def detect_format(path: str) -> str:
-    """``plain``, ``jsonl`` or ``openai-batch``, from the first non-blank line."""
+    """``plain``, ``jsonl`` or ``openai-batch``, from the first non-blank line. It is
+    JSON only if it parses as a JSON object: a prompt may start with ``{`` too."""
     for _, raw in lines(path):
         if not raw.lstrip().startswith(b"{"):
             return "plain"
         try:
             obj = json.loads(raw)
         except ValueError:
-            return "jsonl"   # broken JSON: its line gets an error record
-        is_batch = isinstance(obj, dict) and "custom_id" in obj and isinstance(obj.get("body"), dict)
+            return "plain"
+        is_batch = "custom_id" in obj and isinstance(obj.get("body"), dict)
         return "openai-batch" if is_batch else "jsonl"
     return "plain"
 

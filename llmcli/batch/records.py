@@ -13,30 +13,52 @@ OpenAI Batch output (``openai-batch``), what `GET /v1/files/{output}/content` ho
 An HTTP error keeps its status and error body under ``response``; a failure with no
 HTTP answer (timeout, dropped connection, a bad input line) has ``response: null`` and
 ``error: {"code", "message"}``, as the Batch API reports requests it could not run.
+
+No record holds a secret (the API key, credentials in headers): servers echo keys back
+in error messages, bodies and request ids, so every line is masked as a whole, after
+encoding, and no field can carry one past the check.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from ..core.chat import ChatResult
 from ..core.errors import APIError, APIStatusError, error_kind
+from ..core.options import redact
 from .reader import Item
 
-OUTPUT_FORMATS = ("jsonl", "openai-batch")
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _encode_ascii = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def encode_line(record: dict[str, Any]) -> bytes:
-    """One record as a UTF-8 JSON line. A lone surrogate (which a server can send as
-    ``\\ud800``) cannot be UTF-8: such a record is written with ASCII escapes."""
+def encode_line(record: dict[str, Any], secrets: Sequence[str] = ()) -> bytes:
+    """One record as a UTF-8 JSON line, ``secrets`` (as :func:`json_forms` gives them)
+    masked. A lone surrogate (which a server can send as ``\\ud800``) cannot be UTF-8:
+    such a record is written with ASCII escapes."""
+    text = _encode(record)
     try:
-        return (_encode(record) + "\n").encode("utf-8")
+        data = text.encode("utf-8")
     except UnicodeEncodeError:
-        return (_encode_ascii(record) + "\n").encode("ascii")
+        text = _encode_ascii(record)
+        data = text.encode("ascii")
+    if secrets and any(secret in text for secret in secrets):
+        return (redact(text, list(secrets)) + "\n").encode("utf-8")
+    return data + b"\n"
+
+
+def json_forms(secrets: Sequence[str]) -> tuple[str, ...]:
+    """Each secret as it reads inside an encoded line: as it is, and JSON-escaped (a
+    quote, a backslash or, in an ASCII line, a non-ASCII character changes it)."""
+    forms: list[str] = []
+    for secret in secrets:
+        for form in (secret, json.dumps(secret, ensure_ascii=False)[1:-1],
+                     json.dumps(secret)[1:-1]):
+            if form and form not in forms:
+                forms.append(form)
+    return tuple(forms)
 
 
 def input_error(item: Item) -> dict[str, Any]:
@@ -45,14 +67,24 @@ def input_error(item: Item) -> dict[str, Any]:
             "retryable": False, "request_id": None}
 
 
-class JsonlRecords:
+class _Shape:
+    """What both record shapes share: every line goes out with the secrets masked."""
+
+    def __init__(self, secrets: Sequence[str] = ()) -> None:
+        self._secrets = json_forms(secrets)
+
+    def _line(self, record: dict[str, Any]) -> bytes:
+        return encode_line(record, self._secrets)
+
+
+class JsonlRecords(_Shape):
     """llmcli's own record shape."""
 
     name = "jsonl"
 
     def ok(self, item: Item, result: ChatResult, attempts: int, latency_ms: int) -> bytes:
         """The record of a reply."""
-        return encode_line({
+        return self._line({
             "id": item.id, "line": item.line, "status": "ok", "content": result.content,
             "finish_reason": result.finish_reason, "usage": result.usage, "attempts": attempts,
             "latency_ms": latency_ms, "model": result.model, "request_id": result.request_id,
@@ -60,7 +92,7 @@ class JsonlRecords:
 
     def error(self, item: Item, exc: Optional[APIError], attempts: int, latency_ms: int) -> bytes:
         """The record of a failure; ``exc`` is ``None`` for a bad input line."""
-        return encode_line({
+        return self._line({
             "id": item.id, "line": item.line, "status": "error", "content": None,
             "finish_reason": None, "usage": None, "attempts": attempts, "latency_ms": latency_ms,
             "model": None, "request_id": exc.request_id if exc else None,
@@ -74,12 +106,13 @@ class JsonlRecords:
         return None
 
 
-class BatchRecords:
+class BatchRecords(_Shape):
     """The OpenAI Batch API's output shape."""
 
     name = "openai-batch"
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Sequence[str] = ()) -> None:
+        super().__init__(secrets)
         self._prefix = "batch_req_" + os.urandom(6).hex()   # unique across resumed runs
         self._count = 0
 
@@ -89,7 +122,7 @@ class BatchRecords:
 
     def ok(self, item: Item, result: ChatResult, attempts: int, latency_ms: int) -> bytes:
         """The record of a reply: the whole response body, as the Batch API keeps it."""
-        return encode_line({
+        return self._line({
             "id": self._next_id(), "custom_id": item.id,
             "response": {"status_code": 200, "request_id": result.request_id, "body": result.raw},
             "error": None})
@@ -99,11 +132,11 @@ class BatchRecords:
         if isinstance(exc, APIStatusError) and exc.status:
             response = {"status_code": exc.status, "request_id": exc.request_id,
                         "body": exc.body if isinstance(exc.body, dict) else _error_body(exc)}
-            return encode_line({"id": self._next_id(), "custom_id": item.id,
+            return self._line({"id": self._next_id(), "custom_id": item.id,
                                 "response": response, "error": None})
         code = error_kind(exc) if exc else "invalid_input"
         message = exc.message if exc else item.error
-        return encode_line({"id": self._next_id(), "custom_id": item.id, "response": None,
+        return self._line({"id": self._next_id(), "custom_id": item.id, "response": None,
                             "error": {"code": code, "message": message}})
 
     @staticmethod
@@ -122,9 +155,9 @@ def _error_body(exc: APIError) -> dict[str, Any]:
                       "param": exc.param, "code": exc.code}}
 
 
-def records_for(name: str) -> Any:
-    """The record writer for an ``--output-format``."""
-    return BatchRecords() if name == "openai-batch" else JsonlRecords()
+def records_for(name: str, secrets: Sequence[str] = ()) -> Any:
+    """The record writer for an ``--output-format``; ``secrets`` never reach a line."""
+    return BatchRecords(secrets) if name == "openai-batch" else JsonlRecords(secrets)
 
 
 def shape_of(obj: Any) -> Optional[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -13,7 +14,7 @@ import click
 import typer
 
 from . import common as c
-from .errors import ExitCode, StdoutClosed, exit_code_for, safe
+from .errors import ExitCode, Interrupted, StdoutClosed, add_secret, exit_code_for, safe
 from .output import warn
 
 _RUN = "Batch options"
@@ -78,9 +79,14 @@ def batch(
 
     if resume and not output:
         raise click.UsageError("--resume needs -o FILE: it finishes the run in that file")
+    if summary_json and not _writable(summary_json):
+        raise click.UsageError(f"--summary-json: cannot write {summary_json}: not a file "
+                               "in a writable folder")
     settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                               timeout=timeout, max_time=max_time, retries=retries)
     options = c.client_options(settings)
+    for secret in options.secrets():    # header credentials too, not only the key
+        add_secret(secret)
     engine = EngineOptions(concurrency=concurrency, rpm=rpm, tpm=tpm, fail_fast=fail_fast,
                            grace=grace, retry=options.retry, max_time=options.max_time)
     spec = JobSpec(input=input, output=output, input_format=input_format,
@@ -89,6 +95,8 @@ def batch(
                                                               max_tokens, param),
                    engine=engine, backend=transport)
     code = _run(spec, options, quiet, summary_json)
+    if code == ExitCode.INTERRUPTED:
+        raise Interrupted()     # the resume line said it: no second "interrupted"
     if code:
         raise typer.Exit(code)
 
@@ -127,10 +135,27 @@ def _run(spec: Any, options: Any, quiet: bool, summary_json: Optional[Path]) -> 
     data["exit_code"] = int(code)
     _report(job, outcome, data, quiet)
     if summary_json:
-        summary_json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        _write_summary(summary_json, data)
     if outcome.stopped == "fail-fast" and outcome.error is not None:
         raise outcome.error     # the boundary prints it and maps its exit code
     return code
+
+
+def _writable(path: Path) -> bool:
+    """Whether ``path`` can be written as a file: checked before the run, so that a
+    typo costs nothing."""
+    if path.exists():
+        return not path.is_dir() and os.access(path, os.W_OK)
+    return os.access(path.absolute().parent, os.W_OK)
+
+
+def _write_summary(path: Path, data: dict[str, Any]) -> None:
+    """Write --summary-json; failing now (the folder went away) costs a warning, not
+    the run's exit code."""
+    try:
+        path.write_text(safe(json.dumps(data, indent=2)) + "\n", encoding="utf-8")
+    except OSError as exc:
+        warn(f"cannot write --summary-json {path}: {exc.strerror or exc}")
 
 
 def _prepare(job: Any) -> None:
@@ -164,7 +189,7 @@ def _report(job: Any, outcome: Any, data: dict[str, Any], quiet: bool) -> None:
 
     if not quiet:
         for line in summary_lines(data):
-            sys.stderr.write(f"llmcli: {line}\n")
+            sys.stderr.write(safe(f"llmcli: {line}") + "\n")
     if outcome.stopped or (outcome.stats.failed and job.spec.output):
         sys.stderr.write(safe(_next_step(job, outcome)) + "\n")
 
@@ -205,10 +230,10 @@ class _Progress:
 
         if self.tty:
             width = shutil.get_terminal_size().columns - 1   # a wrapped line breaks the \r
-            sys.stderr.write("\r" + progress_bar(stats)[:width] + "\x1b[K")
+            sys.stderr.write("\r" + safe(progress_bar(stats))[:width] + "\x1b[K")
             self._drawn = True
         else:
-            sys.stderr.write("llmcli: " + status_line(stats) + "\n")
+            sys.stderr.write(safe("llmcli: " + status_line(stats)) + "\n")
         sys.stderr.flush()
 
     def clear(self) -> None:
