@@ -11,11 +11,10 @@ import stat
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from llmcli.testing import reply_for
+from llmcli.testing import MockOpenAIServer, reply_for
 
 from .conftest import API_KEY, ROOT, run_cli
 
@@ -138,6 +137,19 @@ def test_stream_into_a_closed_pipe_exits_quietly(api_env):
     assert "Traceback" not in err and "error" not in err
 
 
+def test_sigterm_during_a_stream_exits_130_and_keeps_output(api_env):
+    cmd = [sys.executable, "-m", "llmcli", "stream", "#chunks:100 #interval:50 slow"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=api_env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.read(3)      # the stream has started
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stdout.read()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=10) == 130
+    assert (first + rest).startswith(b"w0 ") and b"w99" not in rest   # cut, not finished
+    assert "Traceback" not in err and "interrupted" in err
+
+
 def test_ctrl_c_during_a_stream_exits_130_and_keeps_output(api_env):
     cmd = [sys.executable, "-m", "llmcli", "stream", "#chunks:200 #interval:50 slow"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=api_env, stdin=subprocess.DEVNULL,
@@ -223,19 +235,6 @@ def test_broken_yaml_is_a_config_error(cli, tmp_path):
     assert done.returncode == 3 and str(cfg) in _one_error_line(done)
 
 
-def test_auth_error_exit_4_never_shows_the_key(cli, api_env, tmp_path):
-    wrong = "sk-wrong-key-abcdefghijkl5678"
-    log = tmp_path / "llmcli.log"
-    done = run_cli("-v", "--debug", "--log-file", str(log), "chat", "--json", "hi",
-                   env=dict(api_env, OPENAI_API_KEY=wrong))
-    assert done.returncode == 4
-    everything = done.stdout + done.stderr + log.read_text()
-    assert wrong not in everything and "sk-...5678" in everything
-    error = json.loads(done.stderr.strip().splitlines()[-1])["error"]
-    assert error["type"] == "authentication_error" and error["status"] == 401
-    assert set(error) >= {"type", "message", "status", "retryable", "request_id"}
-
-
 def test_verbose_logs_requests_and_retries_without_the_key(cli):
     done = cli("-v", "chat", "#fault:429@0*2 hi")
     assert done.returncode == 0
@@ -288,13 +287,178 @@ def test_version_and_help(cli):
         assert name in helped.stdout
 
 
-@pytest.mark.parametrize("args", [["chat", "hi"], ["stream", "hi"], ["models"],
-                                  ["config", "show"], ["config", "show", "--json"],
-                                  ["chat", "--json", "#fault:500 x", "--retries", "1"],
-                                  ["chat", "-m", "nope", "x"]])
-def test_the_key_never_appears_with_verbose_and_debug(cli, args, tmp_path):
+# -- user mistakes are usage or config errors, never "please report it" -----------------
+
+@pytest.mark.parametrize("flag,value", [("--timeout", "inf"), ("--timeout", "nan"),
+                                        ("--max-time", "inf"), ("--temperature", "nan")])
+def test_non_finite_numbers_in_flags_are_usage_errors(cli, flag, value):
+    done = cli("chat", flag, value, "x")
+    assert done.returncode == 2
+    assert flag in _one_error_line(done) and "finite" in done.stderr
+
+
+def test_non_finite_numbers_in_env_and_config_are_config_errors(cli, api_env, tmp_path):
+    done = run_cli("chat", "x", env=dict(api_env, LLMCLI_TIMEOUT="inf"))
+    assert done.returncode == 3 and "LLMCLI_TIMEOUT" in _one_error_line(done)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: test-model\ntimeout: .inf\n")
+    done = cli("--config", str(cfg), "chat", "x")
+    assert done.returncode == 3 and f"{cfg}:2" in _one_error_line(done)
+
+
+def test_a_log_file_that_cannot_be_opened_is_a_usage_error(cli, tmp_path):
+    done = cli("--log-file", str(tmp_path / "missing" / "x.log"), "chat", "x")
+    assert done.returncode == 2 and "--log-file" in _one_error_line(done)
+
+
+def test_a_conversation_that_could_not_be_saved_is_refused_before_sending(cli, server,
+                                                                          tmp_path):
+    prompt = f"unsent {os.getpid()} {time.monotonic()}"
+    done = cli("chat", "--conversation", str(tmp_path / "missing" / "c.json"), prompt)
+    assert done.returncode == 2 and "--conversation" in _one_error_line(done)
+    sent = [r["body"] for r in server.stats()["requests"] if r.get("body")]
+    assert not any(prompt in json.dumps(body) for body in sent)
+
+
+def test_config_init_where_it_cannot_write_is_a_config_error(cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = cli("--config", str(blocker / "c.yaml"), "config", "init")
+    assert done.returncode == 3 and "cannot write" in _one_error_line(done)
+
+
+def test_a_closed_stdout_is_one_line_and_exit_141_before_sending(api_env):
+    done = subprocess.run([sys.executable, "-m", "llmcli", "chat", "hi"], cwd=ROOT,
+                          env=api_env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True, timeout=30, preexec_fn=lambda: os.close(1))
+    assert done.returncode == 141
+    assert done.stderr == "llmcli: error: stdout is closed: nowhere to write the output\n"
+
+
+# -- --messages and --conversation with an inherited silent stdin ------------------------
+
+@pytest.mark.parametrize("option", ["--messages", "--conversation"])
+def test_messages_without_a_prompt_do_not_wait_for_a_silent_stdin(api_env, tmp_path, option):
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps(user("from the file")))
+    env = dict(api_env, LLMCLI_STDIN_WAIT="0.3")
+    proc = subprocess.Popen([sys.executable, "-m", "llmcli", "chat", option, str(history)],
+                            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:   # stdin stays open and silent
+        proc.wait(timeout=20)
+        out, err = proc.stdout.read(), proc.stderr.read()
+    finally:
+        proc.stdin.close()
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert out == reply_for(user("from the file")) + "\n"
+    assert "ignoring stdin" in err
+
+
+def test_messages_and_piped_stdin_make_the_prompt(cli, tmp_path):
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps([{"role": "system", "content": "s"}]))
+    done = cli("chat", "--messages", str(history), input="piped")
+    assert done.returncode == 0 and done.stdout == reply_for(user("piped")) + "\n"
+
+
+# -- help and typos ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [[], ["config"]])
+def test_no_arguments_print_the_help_as_help(cli, args):
+    done = cli(*args)
+    assert done.returncode == 2
+    assert done.stdout.startswith("Usage: llmcli") and "Commands:" in done.stdout
+    assert done.stderr == ""
+
+
+def test_a_mistyped_command_suggests_once(cli):
+    line = _one_error_line(cli("chatt"))
+    assert line.count("Did you mean") == 1 and "'chat'" in line
+
+
+# -- stream is the command's choice, not a param's ---------------------------------------
+
+def test_a_stream_param_is_dropped_with_a_warning(cli, server, tmp_path):
+    done = cli("chat", "--param", "stream=true", "--param", "seed=3", "param stream")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == reply_for(user("param stream")) + "\n"
+    assert done.stderr.count("warning") == 1 and "stream" in done.stderr
+    body = server.stats()["requests"][-1]["body"]
+    assert "stream" not in body and body["seed"] == 3
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("params:\n  stream: true\n  stream_options: {include_usage: false}\n")
+    done = cli("--config", str(cfg), "stream", "--json", "config stream")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["usage"] is not None
+
+
+# -- the key never leaks, even from a server that echoes it everywhere --------------------
+
+@pytest.fixture(scope="module")
+def leaky_server():
+    """A server that echoes the raw key it was sent into 401 messages, error bodies,
+    x-request-id and in-stream errors (docs/test-server.md, echo_key)."""
+    with MockOpenAIServer(api_key=API_KEY, echo_key=True) as srv:
+        yield srv
+
+
+@pytest.fixture
+def leaky_env(api_env, leaky_server):
+    return dict(api_env, OPENAI_BASE_URL=leaky_server.base_url)
+
+
+def test_auth_error_exit_4_never_shows_the_key(leaky_env, tmp_path):
+    wrong = "sk-wrong-key-abcdefghijkl5678"
+    log = tmp_path / "llmcli.log"
+    done = run_cli("-v", "--debug", "--log-file", str(log), "chat", "--json", "hi",
+                   env=dict(leaky_env, OPENAI_API_KEY=wrong))
+    assert done.returncode == 4
+    everything = done.stdout + done.stderr + log.read_text()
+    assert wrong not in everything and "sk-...5678" in everything
+    error = json.loads(done.stderr.strip().splitlines()[-1])["error"]
+    assert error["type"] == "authentication_error" and error["status"] == 401
+    assert set(error) >= {"type", "message", "status", "retryable", "request_id"}
+
+
+@pytest.mark.parametrize("args", [
+    ["chat", "hi"], ["stream", "hi"], ["models"], ["models", "--json"],
+    ["chat", "--json", "hi"], ["stream", "--json", "hi"],   # request_id: the echoed key
+])
+def test_the_key_never_appears_on_success_with_verbose_and_debug(leaky_env, args, tmp_path):
     log = tmp_path / "debug.log"
-    done = cli("-v", "--debug", "--log-file", str(log), *args)
+    done = run_cli("-v", "--debug", "--log-file", str(log), *args, env=leaky_env)
+    assert done.returncode == 0, done.stderr
+    assert API_KEY not in done.stdout + done.stderr + log.read_text()
+
+
+@pytest.mark.parametrize("args", [
+    ["stream", "#fault:streamerror x"], ["stream", "--json", "#fault:streamerror x"],
+    ["chat", "--json", "#fault:500 x", "--retries", "1"], ["chat", "-m", "nope", "x"],
+    ["chat", "--json", "-m", "nope", "x"], ["models", "--base-url", "{url}/nope"],
+    ["config", "show"], ["config", "show", "--json"]])
+def test_the_key_never_appears_with_verbose_and_debug(leaky_env, args, tmp_path):
+    log = tmp_path / "debug.log"
+    args = [a.replace("{url}", leaky_env["OPENAI_BASE_URL"]) for a in args]
+    done = run_cli("-v", "--debug", "--log-file", str(log), *args, env=leaky_env)
     everything = done.stdout + done.stderr + (log.read_text() if log.exists() else "")
     assert API_KEY not in everything
-    assert API_KEY[-4:] in everything or args[0] != "config"   # masked form is shown
+    assert API_KEY[-4:] in everything   # the server's echo (or config show), masked
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "openai-batch"])
+def test_the_key_never_appears_in_batch_output_or_summary(leaky_env, tmp_path, output_format):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in [
+        {"id": "ok", "prompt": "fine"}, {"id": "missing", "prompt": "x", "model": "nope"},
+        {"id": "broken", "prompt": "#fault:500 x"}]))
+    out, summary, log = tmp_path / "out.jsonl", tmp_path / "summary.json", tmp_path / "b.log"
+    done = run_cli("-v", "--debug", "--log-file", str(log), "batch", str(source),
+                   "--output-format", output_format, "--retries", "0", "-o", str(out),
+                   "--summary-json", str(summary), env=leaky_env)
+    assert done.returncode == 7, done.stderr
+    files = out.read_text() + summary.read_text() + log.read_text()
+    everything = done.stdout + done.stderr + files
+    assert API_KEY not in everything
+    assert API_KEY[-4:] in files   # the server's echoes are there, masked

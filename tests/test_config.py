@@ -481,3 +481,12 @@ def test_a_config_named_by_llmcli_config_must_exist(tmp_path: Path) -> None:
     missing = str(tmp_path / "nope.yaml")
     error = config_error(LLMCLI_CONFIG=missing)
     assert missing in error.message and "does not exist" in error.message
+
+
+def test_config_show_masks_header_credentials_and_proxy_password(write: Any) -> None:
+    token, password = "sk-headerSECRET0000111122223333", "proxyPASSWORD99"
+    settings = load(config=write(f"headers:\n  Authorization: Bearer {token}\n  X-Title: me\n"
+                                 f"proxy: http://user:{password}@proxy:3128\n"))
+    shown = {name: value for name, value, _ in settings.shown()}
+    assert token not in shown["headers"] and "X-Title=me" in shown["headers"]
+    assert password not in shown["proxy"] and "@proxy:3128" in shown["proxy"]

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import click
 import typer
 
 from .. import __version__
 from ..core.errors import LLMCLIError
-from .errors import ExitCode, StdoutClosed, report, report_usage, silence_stdout, state
+from .errors import (ExitCode, Interrupted, StdoutClosed, report, report_usage,
+                     silence_stdout, state)
 
 app = typer.Typer(
     name="llmcli",
     help="A fast, scriptable client for OpenAI-compatible LLM APIs.",
     no_args_is_help=True,
     add_completion=False,
+    # Click itself suggests a close command name; Typer's own suggestion doubled it.
+    suggest_commands=False,
     # Plain help, no rich: rich help costs ~90 ms more on every --help (110 -> 200 ms,
     # docs/performance.md).
     rich_markup_mode=None,
@@ -73,9 +78,36 @@ def hoist_global_flags(args: list[str]) -> list[str]:
     return flags + [a for a in args[:end] if a not in GLOBAL_FLAGS] + args[end:]
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def sigterm_as_interrupt() -> Callable[[], None]:
+    """Make SIGTERM end the run as Ctrl-C does (exit 130, what was printed is kept);
+    return a function that puts the previous handler back. Only the main thread can
+    set handlers. `batch` still stops gracefully on both signals: while it runs, its
+    event loop's own handlers (llmcli/batch/engine.py) take the place of this one."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
 def run(args: list[str]) -> int:
     """Run the app on ``args``; every failure becomes one stderr line and an exit code."""
+    if sys.stdout is None:   # `llmcli ... >&-`: nowhere to print, so do not even send
+        if sys.stderr is not None:
+            sys.stderr.write("llmcli: error: stdout is closed: nowhere to write the output\n")
+        return ExitCode.BROKEN_PIPE
     args = hoist_global_flags(args)
+    restore = sigterm_as_interrupt()
+    try:
+        return _run(args)
+    finally:
+        restore()
+
+
+def _run(args: list[str]) -> int:
     try:
         # Non-standalone Click returns the code of a ctx.exit() instead of raising, and
         # Typer turns Ctrl-C into exit 130 that way; our commands return None.
@@ -86,6 +118,15 @@ def run(args: list[str]) -> int:
         return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # `llmcli` or `llmcli config` alone: the help, printed as help (stdout, like
+        # --help), with Click's exit status for it, 2, since nothing was done.
+        from .output import Out
+
+        out = Out()
+        out.write(exc.ctx.get_help() + "\n")
+        out.flush()
+        return ExitCode.USAGE
     except click.UsageError as exc:
         state.json_errors = state.json_errors or "--json" in args
         ctx = exc.ctx
@@ -94,6 +135,8 @@ def run(args: list[str]) -> int:
         return report_usage(exc.format_message(), None)
     except (KeyboardInterrupt, click.exceptions.Abort):
         sys.stderr.write("\nllmcli: interrupted\n")
+        return ExitCode.INTERRUPTED
+    except Interrupted:
         return ExitCode.INTERRUPTED
     except (StdoutClosed, BrokenPipeError):
         silence_stdout()

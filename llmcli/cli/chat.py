@@ -59,12 +59,16 @@ def _command(stream: bool) -> Callable[..., None]:
         settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                                   timeout=timeout, max_time=max_time, retries=retries)
         history = load_history(messages, conversation)
+        if conversation is not None:   # before sending: a paid reply must not be lost
+            from .conversation import check_writable
+
+            check_writable(conversation)
         if wants_interactive(interactive, prompt, messages, json_out):
             from .interactive import run_session
 
             return run_session(settings, prompt, system, history, conversation,
                                c.request_params(settings, temperature, max_tokens, param))
-        text = gather_prompt(prompt, no_stdin=no_stdin, required=messages is None)
+        text = gather_prompt(prompt, no_stdin=no_stdin, has_messages=bool(history))
         body = build_body(settings, text, system, temperature, max_tokens, param, history,
                           stream=stream)
         from ..core.client import Client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -15,16 +16,25 @@ from .errors import add_secret, state
 _REQ = "Request options"
 _CONN = "Connection options"
 
+
+def finite(value: Optional[float]) -> Optional[float]:
+    """Refuse ``inf`` and ``nan``, which Click's float type accepts: no time limit or
+    temperature means anything with them (``--max-time 0`` is "no limit")."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 Model = Annotated[Optional[str], typer.Option("-m", "--model", help="Model id.", rich_help_panel=_REQ)]
 System = Annotated[Optional[str], typer.Option("-s", "--system", help="System prompt.", rich_help_panel=_REQ)]
-Temperature = Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature.", rich_help_panel=_REQ)]
+Temperature = Annotated[Optional[float], typer.Option("--temperature", callback=finite, help="Sampling temperature.", rich_help_panel=_REQ)]
 MaxTokens = Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="Cap on the reply's tokens.", rich_help_panel=_REQ)]
 Params = Annotated[Optional[list[str]], typer.Option("--param", metavar="KEY=VALUE", help="Extra body field; repeatable. VALUE is parsed as JSON when it can be (numbers, true, lists), else taken as text.", rich_help_panel=_REQ)]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/output.md); errors also as JSON on stderr.")]
 Profile = Annotated[Optional[str], typer.Option("-p", "--profile", help="Config profile to use.", envvar="LLMCLI_PROFILE", show_envvar=False, rich_help_panel=_CONN)]
 BaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="API base URL, e.g. http://localhost:11434/v1.", rich_help_panel=_CONN)]
-Timeout = Annotated[Optional[float], typer.Option("--timeout", min=0.001, help="Read timeout per attempt, seconds.", rich_help_panel=_CONN)]
-MaxTime = Annotated[Optional[float], typer.Option("--max-time", min=0, help="Total time budget across all retries, seconds (like curl --max-time).", rich_help_panel=_CONN)]
+Timeout = Annotated[Optional[float], typer.Option("--timeout", min=0.001, callback=finite, help="Read timeout per attempt, seconds.", rich_help_panel=_CONN)]
+MaxTime = Annotated[Optional[float], typer.Option("--max-time", min=0, callback=finite, help="Total time budget across all retries, seconds (like curl --max-time).", rich_help_panel=_CONN)]
 Retries = Annotated[Optional[int], typer.Option("--retries", min=0, help="Retries after a failed attempt (default 3).", rich_help_panel=_CONN)]
 
 
@@ -70,7 +80,23 @@ def request_params(settings: Settings, temperature: Optional[float], max_tokens:
         if value is not None:
             fields[name] = value
     fields.update(parse_params(params))
-    return fields
+    return without_stream_fields(fields)
+
+
+# The command decides whether the reply streams (`chat` or `stream`); a `stream` param
+# would make `chat` read an event stream as JSON, so these never come from the user.
+STREAM_FIELDS = ("stream", "stream_options")
+
+
+def without_stream_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` less ``stream``/``stream_options``, with one warning if any was set."""
+    dropped = [name for name in STREAM_FIELDS if name in fields]
+    if dropped:
+        from .output import warn
+
+        warn(f"ignoring {' and '.join(dropped)} from --param or the config's params: "
+             "`llmcli stream` streams, `llmcli chat` does not")
+    return {k: v for k, v in fields.items() if k not in STREAM_FIELDS}
 
 
 def load_messages(path: Optional[Path], *, hint: str = "--messages") -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from .errors import state
 from .output import Out, dumps
 
 app = typer.Typer(help="Create and inspect the config file.", no_args_is_help=True,
-                  rich_markup_mode=None)
+                  rich_markup_mode=None, suggest_commands=False)
 
 
 @app.command("init")

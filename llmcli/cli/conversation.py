@@ -50,6 +50,23 @@ def save_conversation(path: Path, messages: Messages) -> None:
     _sync_dir(directory)
 
 
+def check_writable(path: Path) -> None:
+    """Refuse, before anything is sent, a FILE that could not be saved after the
+    reply: its folder must exist and take new files (the temp file, the rename)."""
+    import typer
+
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise typer.BadParameter(f"cannot save {path}: folder {directory} does not exist",
+                                 param_hint="--conversation")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"cannot save {path}: folder {directory} is not writable",
+                                 param_hint="--conversation")
+    if path.is_dir():
+        raise typer.BadParameter(f"cannot save {path}: it is a folder",
+                                 param_hint="--conversation")
+
+
 def with_reply(sent: Messages, reply: str) -> Messages:
     """The conversation after a turn: what was sent, then the assistant's reply."""
     return [*sent, {"role": "assistant", "content": reply}]

@@ -56,6 +56,11 @@ class StdoutClosed(Exception):
     OSError into a bare exit 1, and we want the documented 141."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM stopped a command that has already said so on stderr (batch
+    prints what was not run and how to resume): exit 130 with no second line."""
+
+
 class RunState:
     """What the boundary needs to know about the run: set by the commands as they parse."""
 

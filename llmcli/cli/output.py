@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -35,7 +34,13 @@ def setup_logging(*, verbose: bool, debug: bool, log_file: Optional[Path]) -> No
         console.setFormatter(logging.Formatter("llmcli: %(message)s"))
         logger.addHandler(console)
     if log_file:
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        try:
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            import typer
+
+            raise typer.BadParameter(f"cannot open {log_file}: {exc.strerror or exc}",
+                                     param_hint="--log-file") from None
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
 
@@ -74,8 +79,3 @@ class Out:
             (self._buf or sys.stdout).flush()
         except BrokenPipeError:
             raise StdoutClosed() from None
-
-
-def use_color() -> bool:
-    """Colour only on a terminal stderr, and never with NO_COLOR set."""
-    return sys.stderr.isatty() and not os.environ.get("NO_COLOR")

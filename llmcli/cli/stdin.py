@@ -3,16 +3,20 @@
 The rule (docs/usage.md, "Prompt and stdin"):
 
 - ``PROMPT`` is ``-``: the prompt is all of stdin.
-- No ``PROMPT``, stdin not a terminal: the prompt is all of stdin (we wait for it).
-- ``PROMPT`` given and stdin not a terminal: stdin is appended after the prompt if its
-  first byte (or its end) arrives within ``LLMCLI_STDIN_WAIT`` seconds (default 1);
-  otherwise it is ignored with a warning. An inherited stdin that stays open and
-  silent (a CI runner, a parent process) therefore costs at most that wait.
+- Nothing else to send (no ``PROMPT``, no ``--messages``/``--conversation`` messages),
+  stdin not a terminal: the prompt is all of stdin (we wait for it).
+- Something else to send (``PROMPT``, or the messages of ``--messages FILE`` or
+  ``--conversation FILE``) and stdin not a terminal: stdin is appended after the
+  prompt (or is the prompt after the messages) if its first byte (or its end) arrives
+  within ``LLMCLI_STDIN_WAIT`` seconds (default 1); otherwise it is ignored with a
+  warning. An inherited stdin that stays open and silent (a CI runner, a parent
+  process) therefore costs at most that wait.
 - ``--no-stdin``: stdin is never read.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from typing import Optional
@@ -53,20 +57,23 @@ def stdin_ready(wait: float) -> bool:
 def _wait_seconds() -> float:
     raw = os.environ.get("LLMCLI_STDIN_WAIT")
     try:
-        return float(raw) if raw else DEFAULT_WAIT
+        wait = float(raw) if raw else DEFAULT_WAIT
     except ValueError:
         return DEFAULT_WAIT
+    return wait if math.isfinite(wait) and wait >= 0 else DEFAULT_WAIT
 
 
-def gather_prompt(prompt: Optional[str], *, no_stdin: bool, required: bool = True) -> Optional[str]:
-    """The prompt text after applying the rule above."""
+def gather_prompt(prompt: Optional[str], *, no_stdin: bool,
+                  has_messages: bool = False) -> Optional[str]:
+    """The prompt text after applying the rule above. ``has_messages``: the messages
+    of ``--messages``/``--conversation`` are there to send, so no prompt is needed."""
     if prompt == "-":
         if no_stdin:
             raise typer.BadParameter("PROMPT is '-' (stdin) but --no-stdin was given")
         return read_stdin()
     piped: Optional[str] = None
     if not no_stdin and not stdin_is_tty():
-        if prompt is None or stdin_ready(_wait_seconds()):
+        if (prompt is None and not has_messages) or stdin_ready(_wait_seconds()):
             piped = read_stdin()
         else:
             from .output import warn
@@ -74,7 +81,7 @@ def gather_prompt(prompt: Optional[str], *, no_stdin: bool, required: bool = Tru
             warn(f"ignoring stdin: nothing arrived within {_wait_seconds():g}s "
                  "(use --no-stdin to skip the wait, or LLMCLI_STDIN_WAIT to lengthen it)")
     text = _join(prompt, piped)
-    if text is None and required:
+    if text is None and not has_messages:
         raise typer.BadParameter("no prompt: give one as an argument or pipe it on stdin",
                                  param_hint="PROMPT")
     return text

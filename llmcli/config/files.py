@@ -98,13 +98,17 @@ def _key_lines(node: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...],
 def write_private(path: Path, text: str, *, force: bool = False) -> None:
     """Create ``path`` with mode 0600 (its directory 0700); refuse to overwrite
     unless ``force``."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
     try:
-        fd = os.open(path, flags, 0o600)
-    except FileExistsError:
-        raise ConfigError(f"{path} already exists (use --force to overwrite)",
-                          path=str(path)) from None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:
+            raise ConfigError(f"{path} already exists (use --force to overwrite)",
+                              path=str(path)) from None
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(path, 0o600)
+    except OSError as exc:   # a missing or read-only folder, a file in the way, a full disk
+        raise ConfigError(f"cannot write config file {path}: {exc.strerror or exc}",
+                          path=str(path)) from exc

@@ -10,6 +10,7 @@ with its own server must name its own key.
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from ..core.errors import ConfigError
-from ..core.options import DEFAULT_BASE_URL, ClientOptions, mask_key
+from ..core.options import DEFAULT_BASE_URL, ClientOptions, mask_key, redact
 from ..core.retry import RetryPolicy
 from .files import ConfigFile, config_path, load_config_file
 
@@ -68,7 +69,13 @@ OPENAI_ENV = {"OPENAI_API_KEY": "api_key", "OPENAI_BASE_URL": "base_url"}
 
 
 def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    # inf and nan are floats too (`.inf` in YAML, LLMCLI_TIMEOUT=inf) but no setting
+    # means anything with them: 0 is how max_time says "no limit".
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _non_finite(v: Any) -> bool:
+    return isinstance(v, float) and not math.isfinite(v)
 
 
 def _integer(v: Any) -> bool:
@@ -120,13 +127,15 @@ class Settings:
             system_trust=bool(v["system_trust"]), proxy=v["proxy"])
 
     def shown(self) -> list[tuple[str, str, str]]:
-        """(name, value, source) rows for `config show`, the key masked."""
+        """(name, value, source) rows for `config show`: the key masked, and any
+        credential in headers, query or the proxy URL too."""
+        secrets = self.client_options(resolve_key=False).secrets()
         rows = []
         for name in SCHEMA:
             value = self.values.get(name)
             if value is None:
                 continue
-            text = mask_key(value) if name == "api_key" else _show(value)
+            text = mask_key(value) if name == "api_key" else redact(_show(value), secrets)
             rows.append((name, text, self.sources.get(name, "default")))
         return rows
 
@@ -250,4 +259,5 @@ def _check(cfg: ConfigFile, key: Any, value: Any, where: tuple[str, ...]) -> Non
         raise cfg.error(f"unknown key {key!r}{hint}", *where)
     check, kind, _ = SCHEMA[key]
     if value is not None and not check(value):
-        raise cfg.error(f"{key} must be {kind}, not {type(value).__name__}", *where)
+        given = repr(value) if _non_finite(value) else type(value).__name__   # inf, nan
+        raise cfg.error(f"{key} must be {kind}, not {given}", *where)

@@ -101,10 +101,13 @@ def parse_chat(body: bytes, status: int, headers: Mapping[str, str],
                secrets: Sequence[str] = ()) -> ChatResult:
     """A chat completion from a 2xx response; ``secrets`` are masked in errors."""
     try:
-        return _parse_chat(body, status, headers)
+        result = _parse_chat(body, status, headers)
     except APIError as exc:
         redact_error(exc, secrets)
         raise
+    if secrets and result.request_id:   # a server may echo the key even on success
+        result.request_id = redact(result.request_id, list(secrets))
+    return result
 
 
 def _parse_chat(body: bytes, status: int, headers: Mapping[str, str]) -> ChatResult:

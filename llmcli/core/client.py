@@ -220,7 +220,8 @@ class ChatStream:
 
     def _read(self, response: httpx.Response, deadline: Deadline) -> Iterator[list[str]]:
         state = self.state
-        state.request_id = response.headers.get("x-request-id")
+        state.request_id = redact(response.headers.get("x-request-id") or "",
+                                  self._client.options.secrets()) or None
         if "json" in response.headers.get("content-type", ""):
             yield from self._read_whole(response)   # a server that ignored stream=true
             return

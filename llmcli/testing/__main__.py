@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--stream-interval-ms", type=float, default=0, metavar="MS",
         help="pause between stream events (default: 0)")
     add("--ratelimit-headers", action="store_true", help="send x-ratelimit-* headers")
+    add("--echo-key", action="store_true", help="echo the raw key presented back in error "
+        "messages, error bodies, x-request-id and in-stream errors (for leak tests)")
     add("--certfile", metavar="PATH", help="PEM certificate (chain) to serve HTTPS")
     add("--keyfile", metavar="PATH", help="PEM private key for --certfile (if not inside it)")
     return parser
@@ -66,6 +68,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         api_key=args.api_key, auth_header=args.auth_header,
         required_query=dict(args.require_query), latency_ms=args.latency_ms,
         stream_interval_ms=args.stream_interval_ms, ratelimit_headers=args.ratelimit_headers,
+        echo_key=args.echo_key,
         certfile=args.certfile, keyfile=args.keyfile,
     )
 

@@ -17,7 +17,8 @@ from .chat import fault_plan, success_plan
 from .config import MODEL_CREATED, MODEL_OWNER, ServerConfig
 from .content import DirectiveError, answer_for
 from .faults import FaultBook, FaultError, error_body, fault_from_json, parse_fault
-from .plans import Delayed, Drop, Hang, Plan, Reply, Request, Stream, Truncated
+from .plans import (Delayed, Drop, Hang, Plan, Reply, Request, Stream, Truncated,
+                    sse_event)
 from .stats import Stats, mask_secret
 from .validation import RequestError, check_chat
 
@@ -83,6 +84,8 @@ class App:
             _add_headers(plan, self._ratelimit_headers(tokens))
         if self.config.latency_ms and not isinstance(plan, Delayed):
             plan = Delayed(self.config.latency_ms / 1000, plan)
+        if self.config.echo_key:
+            _echo_key(plan, self._presented_key(request))
         self.stats.record(request, _outcome(plan))
         return plan
 
@@ -102,16 +105,22 @@ class App:
         raise RequestError(404, f"Invalid URL ({method} {path})")
 
     # -- access --------------------------------------------------------------
-    def _check_access(self, request: Request) -> None:
-        """Enforce the API key and the required query parameters."""
+    def _presented_key(self, request: Request) -> str:
+        """The raw key the client sent, or ``""``."""
         value = request.headers.get(self._auth_header, "")
         if self.config.auth_header is None:
             scheme, _, value = value.partition(" ")
             value = value.strip() if scheme.lower() == "bearer" else ""
+        return value
+
+    def _check_access(self, request: Request) -> None:
+        """Enforce the API key and the required query parameters."""
+        value = self._presented_key(request)
         if not value:
             raise RequestError(401, _NO_KEY)
         if self.config.api_key is not None and value != self.config.api_key:
-            raise RequestError(401, f"Incorrect API key provided: {mask_secret(value)}. You "
+            shown = value if self.config.echo_key else mask_secret(value)
+            raise RequestError(401, f"Incorrect API key provided: {shown}. You "
                                     "can find your API key at "
                                     "https://platform.openai.com/account/api-keys.",
                                None, "invalid_api_key")
@@ -213,6 +222,38 @@ class App:
         if not isinstance(entries, list):
             raise FaultError("expected {\"faults\": [...]}")
         self.faults.enqueue([fault_from_json(entry) for entry in entries])
+
+
+def _echo_key(plan: Plan, key: str) -> None:
+    """``echo_key``: put the raw ``key`` where careless servers put it: x-request-id,
+    every JSON error body (message and ``param``) and an in-stream error."""
+    if not key:
+        return
+    inner = plan
+    while isinstance(inner, (Delayed, Truncated)):
+        inner = inner.plan if isinstance(inner, Delayed) else inner.reply
+    if isinstance(inner, Reply) and inner.status >= 400:
+        inner.body = _error_with_key(inner.body, key)
+    elif isinstance(inner, Stream) and isinstance(inner.events, list):
+        inner.events = [sse_event(_error_with_key(e[len(b"data: "):].rstrip(), key))
+                        if e.startswith(b'data: {"error"') else e for e in inner.events]
+    _add_headers(plan, b"x-request-id: %s\r\n" % key.encode("latin-1", "replace"))
+
+
+def _error_with_key(body: bytes, key: str) -> bytes:
+    """An OpenAI-shaped error body with ``key`` in its message and ``param``; any
+    other body as it was."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return body
+    message = str(error.get("message") or "")
+    error["message"] = message if key in message else f"{message} (key: {key})"
+    error["param"] = key
+    return json.dumps(data).encode()
 
 
 def _add_headers(plan: Plan, headers: bytes) -> None:

@@ -17,6 +17,10 @@ class ServerConfig:
     ``"api-key"`` reads the raw key from that header instead (Azure style).
     ``api_key`` None accepts any non-empty key.  ``required_query`` lists query
     parameters every /v1 request must carry, e.g. ``{"api-version": "2024-06-01"}``.
+    ``echo_key`` makes the server as careless as some real ones, for leak tests: the raw
+    key it was sent comes back in the 401 message, in every JSON error body (message and
+    ``param``), in the ``x-request-id`` header of every /v1 answer and in the message of
+    an in-stream error.
     """
 
     host: str = "127.0.0.1"
@@ -28,6 +32,7 @@ class ServerConfig:
     latency_ms: float = 0
     stream_interval_ms: float = 0
     ratelimit_headers: bool = False
+    echo_key: bool = False
     certfile: str | None = None
     keyfile: str | None = None
 

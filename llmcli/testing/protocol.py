@@ -171,10 +171,13 @@ class HTTPConnection(asyncio.Protocol):
     # -- writing -------------------------------------------------------------
     def _head(self, status: int, content_type: bytes, extra: bytes, keep_alive: bool,
               framing: bytes) -> bytes:
-        """Build the status line and headers of one response."""
+        """Build the status line and headers of one response; ``extra`` may bring its
+        own x-request-id (the app's echo_key)."""
+        request_id = b"x-request-id: %s%08x\r\n" % (_ID_PREFIX, next(_ids)) \
+            if not extra or b"x-request-id:" not in extra else b""
         return b"".join((
             status_line(status), b"content-type: ", content_type, b"\r\n", framing,
-            b"x-request-id: %s%08x\r\n" % (_ID_PREFIX, next(_ids)), extra,
+            request_id, extra,
             b"" if keep_alive else _CLOSE, b"\r\n",
         ))
 

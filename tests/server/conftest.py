@@ -1,8 +1,9 @@
-"""Shared helpers and fixtures for the tests of llmcli.testing, the test server."""
+"""Fixtures for the tests of llmcli.testing, the test server. ``server`` here is a
+plain server of its own (no required key), shadowing the suite-wide one."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Iterator
 
 import httpx
 import openai
@@ -10,20 +11,7 @@ import pytest
 
 from llmcli.testing import MockOpenAIServer
 
-KEY = "sk-test-0123456789abcd"
-def user(text: str) -> list[dict[str, Any]]:
-    """A one-message conversation."""
-    return [{"role": "user", "content": text}]
-
-
-def body(prompt: str, **extra: Any) -> dict[str, Any]:
-    """A chat completion request body for ``prompt``."""
-    return {"model": "test-model", "messages": user(prompt), **extra}
-
-
-def sse_data(response: httpx.Response) -> list[str]:
-    """The ``data:`` payloads of an event stream, comments included as ``:`` lines."""
-    return [line.removeprefix("data: ") for line in response.iter_lines() if line]
+from .helpers import KEY
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from llmcli.testing import (MockOpenAIServer, ServerConfig, start_server_process)
+from llmcli.testing import MockOpenAIServer, ServerConfig, start_server_process
 
-from .server_support import KEY, _fresh, body, http, sdk, server, sse_data, user  # noqa: F401 (fixtures)
+from .helpers import KEY, body, sse_data, user
+
+
 # -- faults ------------------------------------------------------------------
 def test_status_faults_and_retry_after_forms(http: httpx.Client) -> None:
     cases = {"500": ("server_error", None), "503": ("server_error", "service_unavailable"),
@@ -327,3 +329,38 @@ def test_help_documents_every_flag() -> None:
                  "--latency-ms", "--stream-interval-ms", "--ratelimit-headers", "--certfile",
                  "--keyfile", "#fault:SPEC"):
         assert flag in result.stdout
+
+
+def test_echo_key_puts_the_raw_key_everywhere_a_careless_server_would() -> None:
+    wrong = "sk-wrong-0123456789abcdefgh"
+    with MockOpenAIServer(api_key=KEY, echo_key=True) as srv, \
+            httpx.Client(base_url=srv.base_url) as client:
+        denied = client.post("/chat/completions", json=body("x"),
+                             headers={"Authorization": f"Bearer {wrong}"})
+        assert denied.status_code == 401 and denied.headers["x-request-id"] == wrong
+        assert f"provided: {wrong}." in denied.json()["error"]["message"]
+        assert denied.json()["error"]["param"] == wrong
+        auth = {"Authorization": f"Bearer {KEY}"}
+        ok = client.post("/chat/completions", json=body("x"), headers=auth)
+        assert ok.status_code == 200 and ok.headers["x-request-id"] == KEY
+        missing = client.post("/chat/completions", json={**body("x"), "model": "nope"},
+                              headers=auth)
+        error = missing.json()["error"]
+        assert missing.status_code == 404 and KEY in error["message"] and error["param"] == KEY
+        with client.stream("POST", "/chat/completions", headers=auth,
+                           json=body("#fault:streamerror x", stream=True)) as streamed:
+            events = sse_data(streamed)
+        assert KEY in json.loads(events[-1])["error"]["message"]
+        html = client.post("/chat/completions", json=body("#fault:html x"), headers=auth)
+        assert html.status_code == 502 and "<html>" in html.text   # not JSON: left alone
+    with MockOpenAIServer(api_key=KEY) as plain, httpx.Client(base_url=plain.base_url) as client:
+        denied = client.post("/chat/completions", json=body("x"),
+                             headers={"Authorization": f"Bearer {wrong}"})
+        assert wrong not in denied.text and denied.headers["x-request-id"].startswith("req_")
+
+
+def test_echo_key_flag() -> None:
+    from llmcli.testing.__main__ import build_parser, config_from_args
+
+    assert config_from_args(build_parser().parse_args(["--echo-key"])).echo_key is True
+    assert config_from_args(build_parser().parse_args([])).echo_key is False

@@ -13,7 +13,9 @@ from llmcli.testing import (MockOpenAIServer, count_tokens, parse_directives,
                             parse_fault, reply_for, stream_pieces)
 from llmcli.testing.faults import FaultError
 
-from .server_support import KEY, _fresh, body, http, sdk, server, sse_data, user  # noqa: F401 (fixtures)
+from .helpers import KEY, body, sse_data, user
+
+
 # -- pure functions ------------------------------------------------------------
 def test_reply_for_strips_directives_and_counts_words() -> None:
     messages = [
