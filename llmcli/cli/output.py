@@ -61,7 +61,6 @@ class Out:
 
     def __init__(self) -> None:
         self._buf = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
-        self.is_tty = sys.stdout.isatty()
 
     def write(self, text: str) -> None:
         """Write text; a closed reader becomes :class:`StdoutClosed`."""

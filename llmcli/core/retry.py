@@ -169,7 +169,7 @@ class Attempts:
                            getattr(exc, "retry_after", None), self.deadline.remaining(), self._rand)
         if delay is None:
             asked = getattr(exc, "retry_after", None)
-            if exc.retryable and asked is not None and asked > self.policy.max_retry_after:
+            if exc.retryable and asked is not None and not honours_retry_after(asked, self.policy):
                 log.info("not retrying: the server asks to wait %.0fs, more than the %.0fs "
                          "llmcli waits at most", asked, self.policy.max_retry_after)
             elif exc.retryable and self.number > 1:
