@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 
 from ..core.chat import ChatResult
 from ..core.errors import APIError, APIStatusError, error_kind
-from ..core.options import redact
+from ..core.options import json_forms, redact
 from .reader import Item
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -47,18 +47,6 @@ def encode_line(record: dict[str, Any], secrets: Sequence[str] = ()) -> bytes:
     if secrets and any(secret in text for secret in secrets):
         return (redact(text, list(secrets)) + "\n").encode("utf-8")
     return data + b"\n"
-
-
-def json_forms(secrets: Sequence[str]) -> tuple[str, ...]:
-    """Each secret as it reads inside an encoded line: as it is, and JSON-escaped (a
-    quote, a backslash or, in an ASCII line, a non-ASCII character changes it)."""
-    forms: list[str] = []
-    for secret in secrets:
-        for form in (secret, json.dumps(secret, ensure_ascii=False)[1:-1],
-                     json.dumps(secret)[1:-1]):
-            if form and form not in forms:
-                forms.append(form)
-    return tuple(forms)
 
 
 def input_error(item: Item) -> dict[str, Any]:

@@ -84,7 +84,7 @@ def batch(
                                "in a writable folder")
     settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                               timeout=timeout, max_time=max_time, retries=retries)
-    options = c.client_options(settings)
+    options = c.client_options(settings, key_in_budget=False)
     for secret in options.secrets():    # header credentials too, not only the key
         add_secret(secret)
     engine = EngineOptions(concurrency=concurrency, rpm=rpm, tpm=tpm, fail_fast=fail_fast,

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from ..core.errors import (APIConnectionError, APIError, AuthenticationError, ConfigError,
                            LLMCLIError, PermissionDeniedError, error_kind)
 from ..core.options import redact
+from ..core.sanitize import neutralize
 
 
 class ExitCode(IntEnum):
@@ -80,8 +81,9 @@ def add_secret(secret: Optional[str]) -> None:
 
 
 def safe(text: str) -> str:
-    """``text`` with every registered secret masked."""
-    return redact(text, state.secrets)
+    """``text`` as it may reach stderr or a log: every registered secret masked, and
+    control characters and terminal escapes from a server made visible, not obeyed."""
+    return neutralize(redact(text, state.secrets))
 
 
 def _payload(kind: str, message: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from .errors import (APIError, InvalidResponseError, RateLimitError, ServerError, shorten,
                      status_error)
-from .options import redact, redact_obj
+from .options import StreamMask, redact, redact_json_bytes, redact_obj
 from .retry import parse_retry_after
 
 
@@ -90,7 +90,11 @@ def load_json(body: bytes, status: int, request_id: Optional[str]) -> Any:
     """Parse a success body, or raise :class:`InvalidResponseError` saying what came."""
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError) as exc:   # RecursionError: nested too deeply
+        if isinstance(exc, RecursionError):
+            raise InvalidResponseError(f"the server answered {status} with JSON nested too "
+                                       "deeply to read", status=status,
+                                       request_id=request_id) from None
         sample = shorten(body.decode("utf-8", "replace"), 80) or "an empty body"
         raise InvalidResponseError(
             f"the server answered {status} with a body that is not JSON: {sample!r}",
@@ -99,7 +103,9 @@ def load_json(body: bytes, status: int, request_id: Optional[str]) -> Any:
 
 def parse_chat(body: bytes, status: int, headers: Mapping[str, str],
                secrets: Sequence[str] = ()) -> ChatResult:
-    """A chat completion from a 2xx response; ``secrets`` are masked in errors."""
+    """A chat completion from a 2xx response. ``secrets`` are masked in the body's
+    text before it is parsed, so neither the reply nor ``raw`` nor an error holds one."""
+    body = redact_json_bytes(body, secrets)
     try:
         result = _parse_chat(body, status, headers)
     except APIError as exc:
@@ -181,7 +187,7 @@ def _loads_chunk(data: str) -> Any:
     JSON value (whitespace around it, or not JSON) goes to json.loads to decide."""
     try:
         obj, end = _raw_decode(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         end = -1
     return obj if end == len(data) else json.loads(data)
 
@@ -189,9 +195,11 @@ def _loads_chunk(data: str) -> Any:
 class StreamState:
     """Folds stream chunks into the reply's metadata; returns each content delta."""
 
-    __slots__ = ("id", "model", "finish_reason", "usage", "request_id", "chunks", "parts")
+    __slots__ = ("id", "model", "finish_reason", "usage", "request_id", "chunks", "parts",
+                 "mask")
 
-    def __init__(self, request_id: Optional[str] = None) -> None:
+    def __init__(self, request_id: Optional[str] = None,
+                 secrets: Sequence[str] = ()) -> None:
         self.id: Optional[str] = None
         self.model: Optional[str] = None
         self.finish_reason: Optional[str] = None
@@ -199,11 +207,16 @@ class StreamState:
         self.request_id = request_id
         self.chunks = 0
         self.parts: list[str] = []
+        # The reply is masked as it streams (a key a model echoes comes in pieces).
+        self.mask = StreamMask(secrets) if secrets else None
 
     def apply(self, data: str) -> Optional[str]:
         """Take one event's data; return its content delta, if any."""
         try:
             obj = _loads_chunk(data)
+        except RecursionError:
+            raise InvalidResponseError("a stream event holds JSON nested too deeply to read",
+                                       request_id=self.request_id) from None
         except ValueError:
             raise InvalidResponseError(f"a stream event is not JSON: {shorten(data, 80)!r}",
                                        request_id=self.request_id) from None
@@ -228,10 +241,19 @@ class StreamState:
                                        f"{shorten(data, 80)!r}", request_id=self.request_id)
         if choice.get("finish_reason"):
             self.finish_reason = choice["finish_reason"]
+        if content and self.mask:
+            content = self.mask.feed(content)
         if content:
             self.parts.append(content)
             return content
         return None
+
+    def flush(self) -> Optional[str]:
+        """At the end of the stream: the tail the mask held back, if any."""
+        tail = self.mask.flush() if self.mask else ""
+        if tail:
+            self.parts.append(tail)
+        return tail or None
 
     def result(self, attempts: int = 1) -> ChatResult:
         """The whole reply as a :class:`ChatResult`, once the stream has ended."""

@@ -15,7 +15,7 @@ import httpx
 from .chat import (ChatResult, StreamState, check_status, parse_chat, parse_models,
                    redact_error)
 from .errors import APIConnectionError, APIError, APITimeoutError, ConfigError, InvalidResponseError
-from .options import ClientOptions, log, redact
+from .options import ClientOptions, log, mask_url, redact
 from .retry import Attempts, Deadline
 from .sse import SSEDecoder
 
@@ -162,7 +162,7 @@ class Client:
             body = b""
             if not stream or response.status_code >= 300:
                 body = _read_body(response, deadline)
-        log.info("%s %s -> %d in %.0f ms", method, redact(url, self.options.secrets()),
+        log.info("%s %s -> %d in %.0f ms", method, mask_url(redact(url, self.options.secrets())),
                  response.status_code, (time.perf_counter() - started) * 1000)
         check_status(response.status_code, response.headers, body, self.options.secrets())
         return response, body
@@ -187,7 +187,7 @@ class ChatStream:
 
     def __init__(self, client: Client, body: dict[str, Any]) -> None:
         self._client, self._body = client, body
-        self.state = StreamState()
+        self.state = StreamState(secrets=client.options.secrets())
         self.attempts = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -244,6 +244,9 @@ class ChatStream:
                         yield batch
                     if error is not None:
                         raise error
+            tail = state.flush()
+            if tail:
+                yield [tail]
         except APIError as exc:
             if received:   # part of the reply may be out already: a retry would repeat it
                 exc.retryable = False  # type: ignore[misc]

@@ -175,7 +175,7 @@ def _describe_body(body: bytes, content_type: str) -> tuple[str, dict[str, Any],
     text = body.decode("utf-8", "replace").strip()
     try:
         parsed = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):     # not JSON, or nested too deeply to read
         parsed = None
     if isinstance(parsed, dict):
         message, fields = _from_json_error(parsed)
