@@ -10,9 +10,8 @@ import time
 import pytest
 
 from llmcli.batch.limiter import Throttle
-from llmcli.config.keycmd import run_key_command
 from llmcli.core.errors import APITimeoutError, ConfigError, RateLimitError
-from llmcli.core.retry import RetryPolicy, next_delay, parse_retry_after, parse_wait
+from llmcli.core.retry import RetryPolicy, next_delay, parse_retry_after
 
 from .conftest import run_cli
 
@@ -27,6 +26,8 @@ NOW = 1_800_000_000.0     # a fixed wall clock for absolute times
     ("", None), ("soon", None), ("-3", None), ("inf", None), ("nan", None), ("5x", None)])
 def test_parse_wait_reads_every_form(text: str, seconds: float) -> None:
     now = _epoch_2027() if "2027" in text else NOW
+    from llmcli.core.retry import parse_wait
+
     got = parse_wait(text, now)
     assert got == (None if seconds is None else pytest.approx(seconds, abs=1e-6))
 
@@ -77,6 +78,8 @@ def test_a_reset_in_milliseconds_form_pauses_that_long() -> None:
 # -- api_key_cmd: a real shell, bounded by the budget ------------------------------------
 
 def test_key_command_that_leaves_a_child_holding_the_pipe_returns_at_once() -> None:
+    from llmcli.config.keycmd import run_key_command
+
     started = time.monotonic()
     key = run_key_command("echo sk-from-the-manager; sleep 30 &", budget=None)
     assert key == "sk-from-the-manager"
@@ -84,6 +87,8 @@ def test_key_command_that_leaves_a_child_holding_the_pipe_returns_at_once() -> N
 
 
 def test_key_command_is_cut_at_the_budget() -> None:
+    from llmcli.config.keycmd import run_key_command
+
     started = time.monotonic()
     with pytest.raises(APITimeoutError, match="total time budget of 0.5s"):
         run_key_command("sleep 30; echo too-late", budget=0.5)
@@ -91,6 +96,8 @@ def test_key_command_is_cut_at_the_budget() -> None:
 
 
 def test_key_command_that_fails_is_a_config_error() -> None:
+    from llmcli.config.keycmd import run_key_command
+
     with pytest.raises(ConfigError, match="exit 3"):
         run_key_command("echo partial; exit 3")
     with pytest.raises(ConfigError, match="printed nothing"):
