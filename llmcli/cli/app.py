@@ -48,6 +48,7 @@ def main(
     """A fast, scriptable client for OpenAI-compatible LLM APIs."""
     state.debug = debug
     state.config = config
+    state.log_file = str(log_file) if log_file else None
     from .output import setup_logging
 
     setup_logging(verbose=verbose, debug=debug, log_file=log_file)

@@ -12,8 +12,9 @@ import sys
 from enum import IntEnum
 from typing import Any, Optional
 
-from ..core.errors import (APIConnectionError, APIError, AuthenticationError, ConfigError,
-                           LLMCLIError, PermissionDeniedError, error_kind)
+from ..core.errors import (APIConnectionError, APIError, AuthenticationError, BusyError,
+                           ConfigError, FileWriteError, LLMCLIError, PermissionDeniedError,
+                           error_kind)
 from ..core.options import redact
 from ..core.sanitize import neutralize
 
@@ -29,6 +30,8 @@ class ExitCode(IntEnum):
     API = 5              # any other API error, after retries: 4xx, 5xx, invalid response
     NETWORK = 6          # no answer: connection refused/reset/dropped, timeouts, --max-time
     BATCH_PARTIAL = 7    # batch: some items failed, the others succeeded
+    IO_ERROR = 74        # a file could not be written: disk full, I/O error (sysexits EX_IOERR)
+    BUSY = 75            # another llmcli is writing the same file; try again (EX_TEMPFAIL)
     INTERRUPTED = 130    # Ctrl-C or SIGTERM
     BROKEN_PIPE = 141    # the reader of stdout went away (`| head -1`), as SIGPIPE would
 
@@ -36,6 +39,8 @@ class ExitCode(IntEnum):
 # Most specific first: the first class an error is an instance of decides.
 EXIT_CODES: list[tuple[type[LLMCLIError], ExitCode]] = [
     (ConfigError, ExitCode.CONFIG),
+    (BusyError, ExitCode.BUSY),
+    (FileWriteError, ExitCode.IO_ERROR),
     (AuthenticationError, ExitCode.AUTH),
     (PermissionDeniedError, ExitCode.AUTH),
     (APIConnectionError, ExitCode.NETWORK),
@@ -68,6 +73,7 @@ class RunState:
     debug: bool = False
     json_errors: bool = False
     config: Optional[str] = None     # --config, for the commands that load settings
+    log_file: Optional[str] = None   # --log-file: batch keeps its outputs apart from it
     secrets: list[str] = []
 
 
