@@ -223,7 +223,7 @@ def test_retries_follow_the_policy_and_exhaustion_gives_an_error_record() -> Non
 
 def test_a_429_pauses_the_scheduler_and_is_retried() -> None:
     limited = RateLimitError("HTTP 429", status=429)
-    limited.retry_after = 0.01  # type: ignore[attr-defined]
+    limited.retry_after = 0.01
     engine, sink = run_engine(FakeClient({"a": [limited]}), ["a", "b"], concurrency=2)
     assert [r["status"] for r in sink.records()] == ["ok", "ok"]
     assert engine.stats.rate_limited == 1 and engine.throttle.slowdowns == 1

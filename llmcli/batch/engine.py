@@ -276,7 +276,7 @@ class Engine:
             result = await self.client.chat(item.body, throttle.observe, deadline=deadline)
         except RateLimitError as exc:
             self.stats.rate_limited += 1
-            throttle.rate_limited(epoch, getattr(exc, "retry_after", None))
+            throttle.rate_limited(epoch, exc.retry_after)
             raise
         finally:
             throttle.release()
