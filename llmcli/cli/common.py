@@ -45,7 +45,7 @@ def settings_for(*, profile: Optional[str] = None, base_url: Optional[str] = Non
     """Load the effective settings with the command's flags on top."""
     settings = load_settings(config=state.config, profile=profile, flags={
         "base_url": base_url, "model": model, "timeout": timeout, "max_time": max_time,
-        "max_retries": retries, **flags})
+        "max_retries": retries, "api": state.api, **flags})
     add_secret(settings.values.get("api_key"))
     return settings
 

@@ -67,6 +67,7 @@ class RunState:
     debug: bool = False
     json_errors: bool = False
     config: Optional[str] = None     # --config, for the commands that load settings
+    api: Optional[str] = None        # --api, the same
     secrets: list[str] = []
 
 
