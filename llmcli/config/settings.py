@@ -102,6 +102,8 @@ class Settings:
     environ: Optional[Mapping[str, str]] = field(default=None, repr=False)  # None: os.environ
 
     def __getitem__(self, name: str) -> Any:
+        if name in DIALECT_DEFAULTS:
+            return self.effective().get(name)
         return self.values.get(name)
 
     def api_key(self) -> Optional[str]:
