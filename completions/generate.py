@@ -6,7 +6,8 @@
 The scripts are static: subcommands and options are written into them, so completing
 them runs no process at all. Profile and model names are data: no script ever
 evaluates one (bash matches them as text and inserts them quoted; zsh's ``compadd``
-and fish's ``complete -a`` take a command's output as literal words). Only the values of ``--profile`` and ``--model`` come
+and fish's ``complete -a`` take a command's output as literal words).
+Only the values of ``--profile`` and ``--model`` come
 from the config file at TAB time, through ``_LLMCLI_COMPLETE_VALUES=profile llmcli``,
 a path in ``llmcli/__main__.py`` that reads the config file and nothing else (no
 Typer, no HTTP, never the network).

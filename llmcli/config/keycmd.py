@@ -63,7 +63,8 @@ def _read(proc: "subprocess.Popen[bytes]", end: float,
             now = clock()
             if exited_at is None and proc.poll() is not None:
                 exited_at = now
-            if exited_at is not None and (b"\n" in b"".join(chunks) or now - exited_at > AFTER_EXIT):
+            if exited_at is not None and (b"\n" in b"".join(chunks)
+                                          or now - exited_at > AFTER_EXIT):
                 return b"".join(chunks), True
             if now >= end:
                 return b"".join(chunks), False

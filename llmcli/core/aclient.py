@@ -100,7 +100,8 @@ class AsyncClient:
                     deadline.check()   # the budget ran out: say so rather than "timeout"
                     raise
                 if log.isEnabledFor(20):
-                    log.info("%s %s -> %d in %.0f ms", method, mask_url(redact(url, self.options.secrets())),
+                    shown = mask_url(redact(url, self.options.secrets()))
+                    log.info("%s %s -> %d in %.0f ms", method, shown,
                              response.status, (time.perf_counter() - started) * 1000)
                 if on_response is not None:
                     on_response(response)

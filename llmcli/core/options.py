@@ -209,7 +209,7 @@ class StreamMask:
 
     def feed(self, piece: str) -> str:
         """The part of the reply so far that is safe to show now."""
-        text = redact(self._held + piece, self._secrets) if self._held else redact(piece, self._secrets)
+        text = redact(self._held + piece if self._held else piece, self._secrets)
         keep = max((_prefix_tail(text, s) for s in self._secrets), default=0)
         self._held = text[len(text) - keep:] if keep else ""
         return text[: len(text) - keep] if keep else text
