@@ -386,3 +386,18 @@ def test_native_dialects_load_only_when_used() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, check=True)
     assert done.stdout.strip() == "['llmcli.core.dialects.openai_chat']"
+
+
+@pytest.mark.parametrize("text", ["plain", 'a "quote" and \\ backslash', "é 😀 \n tab\t",
+                                  "", "}}"])
+@pytest.mark.parametrize("compact", [True, False])
+def test_anthropic_text_delta_shortcut_reads_what_json_reads(text: str, compact: bool) -> None:
+    event = {"type": "content_block_delta", "index": 12,
+             "delta": {"type": "text_delta", "text": text}}
+    data = json.dumps(event, separators=(",", ":") if compact else None,
+                      ensure_ascii=not compact)
+    state = get_dialect("anthropic").stream_state()
+    assert state.apply(data, "content_block_delta") == (text or None)
+    assert state.parts == ([text] if text else [])
+    other = dict(event, delta={"type": "text_delta", "text": text, "extra": 1})
+    assert state.apply(json.dumps(other, separators=(",", ":"))) == (text or None)
