@@ -12,7 +12,7 @@ from .options import redact, redact_obj
 from .retry import parse_retry_after
 
 if TYPE_CHECKING:
-    from .dialects import Dialect
+    from .dialects.protocol import Dialect
 
 
 @dataclass
