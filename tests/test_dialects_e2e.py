@@ -271,3 +271,30 @@ def test_the_key_in_the_query_string_is_masked_everywhere(server, tmp_path):
         assert API_KEY not in done.stdout + done.stderr + log.read_text()
     request = last_request(server)
     assert request["query"].get("key") == API_KEY and "x-goog-api-key" not in request["headers"]
+
+
+@pytest.mark.parametrize("api", ["openai-responses", "anthropic", "gemini"])
+def test_interactive_chat_in_a_native_dialect(server, env, tmp_path, api):
+    """A real pty: two turns, the second sent with the first as history, natively."""
+    from .conftest import ROOT
+    from .pty_helper import Terminal, llmcli_argv, terminal_env
+
+    conv = tmp_path / "conv.json"
+    environ = terminal_env(env, LLMCLI_HISTORY=str(tmp_path / "history"))
+    term = Terminal(llmcli_argv("chat", "-i", "--conversation", str(conv)), environ,
+                    cwd=str(ROOT))
+    try:
+        term.expect("chatting with")
+        term.expect("> ")
+        for text in ("first turn", "second turn"):
+            term.send(text + "\r")
+            term.expect(text)
+            assert reply_for(user(text)) in term.expect("> ")
+        term.send("\x04")
+    finally:
+        term.close()
+    sent = last_request(server)
+    assert sent["path"].startswith(NATIVE_PATHS[api].split(":")[0])
+    assert [m["content"] for m in json.loads(conv.read_text())] == [
+        "first turn", reply_for(user("first turn")), "second turn",
+        reply_for(user("second turn"))]
