@@ -112,7 +112,7 @@ def parse_chat(body: bytes, status: int, headers: Mapping[str, str],
 
 def _parse_chat(body: bytes, status: int, headers: Mapping[str, str]) -> ChatResult:
     request_id = headers.get("x-request-id")
-    obj = load_json(body, status, request_id)
+    obj: Any = load_json(body, status, request_id)
     if isinstance(obj, dict) and obj.get("error"):
         raise stream_error(obj, request_id, streaming=False)
     choices = obj.get("choices") if isinstance(obj, dict) else None
@@ -120,7 +120,7 @@ def _parse_chat(body: bytes, status: int, headers: Mapping[str, str]) -> ChatRes
         raise InvalidResponseError("the response has no choices", status=status,
                                    request_id=request_id, body=obj)
     choice = choices[0]
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    message: dict[str, Any] = choice["message"] if isinstance(choice.get("message"), dict) else {}
     return ChatResult(content=_text(message.get("content")),
                       finish_reason=choice.get("finish_reason"), usage=obj.get("usage"),
                       id=obj.get("id"), model=obj.get("model"), raw=obj,
