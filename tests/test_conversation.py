@@ -14,7 +14,7 @@ import pytest
 from llmcli.cli.conversation import load_conversation, save_conversation
 
 from .conftest import ROOT
-from .signals import default_sigint
+from .harness import interruptible
 
 
 def turn(role: str, text: str) -> dict[str, str]:
@@ -52,7 +52,7 @@ def test_a_kill_during_the_second_turn_leaves_the_first_intact(cli, api_env, tmp
            "#chunks:100 #interval:50 slow"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=api_env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=default_sigint)
+                            preexec_fn=interruptible)
     try:
         assert proc.stdout.read(3) == b"w0 "     # the second reply is being written
         proc.send_signal(sig)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROOT, run_cli
-from .signals import default_sigint
+from .harness import interruptible
 
 
 def records(path: Path) -> list[dict]:
@@ -257,7 +257,7 @@ def test_after_kill_9_resume_reports_the_requests_that_were_in_flight(api_env, c
     source.write_text("".join(f"k {n} #latency:300\n" for n in range(40)))
     proc = subprocess.Popen([sys.executable, "-m", "llmcli", "batch", str(source), "-o", str(out),
                              "-c", "4", "--unordered", "-q"], cwd=ROOT, env=api_env,
-                            stdin=subprocess.DEVNULL, preexec_fn=default_sigint)
+                            stdin=subprocess.DEVNULL, preexec_fn=interruptible)
     deadline = time.monotonic() + 20
     while not (out.exists() and out.read_bytes().count(b"\n") >= 4) and time.monotonic() < deadline:
         time.sleep(0.01)

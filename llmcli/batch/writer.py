@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from typing import IO, Any, BinaryIO, Callable, Optional
+from typing import IO, Any, BinaryIO, Callable, Optional, cast
 
 from ..core.errors import FileWriteError
 
@@ -117,7 +117,7 @@ def stdout_sink(stdout: Optional[IO[Any]]) -> "FdSink | StreamSink":
     try:
         return FdSink(stdout.fileno())
     except (OSError, ValueError, AttributeError):   # io.UnsupportedOperation is both
-        return StreamSink(getattr(stdout, "buffer", stdout))
+        return StreamSink(cast(BinaryIO, getattr(stdout, "buffer", stdout)))
 
 
 class RecordWriter:
