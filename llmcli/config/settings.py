@@ -233,7 +233,8 @@ def _exposed_key(cfg: ConfigFile) -> list[str]:
     """A warning, as ssh gives, when a file that holds a key is readable by others."""
     if os.name != "posix":
         return []
-    profiles = cfg.data.get("profiles") if isinstance(cfg.data.get("profiles"), dict) else {}
+    found = cfg.data.get("profiles")
+    profiles: dict[Any, Any] = found if isinstance(found, dict) else {}
     holds_key = bool(cfg.data.get("api_key")) or any(
         isinstance(p, dict) and p.get("api_key") for p in profiles.values())
     try:
