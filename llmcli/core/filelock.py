@@ -120,6 +120,8 @@ def lockable(path: str) -> bool:
     FIFO, ``/dev/stdout`` or ``/dev/null``, whose lock file could not sit beside it)."""
     import stat
 
+    if os.name != "posix":     # flock is POSIX's; elsewhere files are not locked
+        return False
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
     except FileNotFoundError:
