@@ -1,0 +1,223 @@
+"""Result lines of the Batch API -> llmcli's records, written through the local writer.
+
+A part is merged once its batch has ended: its output and error files (downloaded to
+disk) are indexed by ``custom_id``, then the part's items are walked in input order and
+each gets exactly one record: its result, or, when the batch had none for it (expired,
+cancelled, failed validation, or a server that lost it), an error record saying why.
+Error records are retryable: ``--resume`` sends those items again.
+
+Liberal: ``response.body`` may be an object or a JSON string, ``usage`` may be null, an
+error may lack ``code``, a file may be empty or hold lines that are not JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional
+
+from ...core.chat import ChatResult
+from ...core.errors import APIError, error_kind, status_error
+from ..reader import Item, line_id, lines_at
+from .parts import CHAT, EMBEDDINGS
+from .state import Part
+
+_CUSTOM_ID = re.compile(rb'"custom_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_loads = json.JSONDecoder().decode
+# Why an item has no result, by the batch's end status.
+_MISSING = {
+    "expired": ("batch_expired", "the batch expired before this request ran"),
+    "cancelled": ("batch_cancelled", "the batch was cancelled before this request ran"),
+    "failed": ("batch_failed", "the batch failed"),
+}
+
+
+@dataclass
+class MergeStats:
+    """What merging a part wrote."""
+
+    ok: int = 0
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add_error(self, kind: str) -> None:
+        self.failed += 1
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+def index(paths: list[str]) -> dict[str, bytes]:
+    """``custom_id`` -> raw result line, over the files in order (a later file does not
+    replace a success of an earlier one). Lines without a custom_id are skipped."""
+    found: dict[str, bytes] = {}
+    for path in paths:
+        with open(path, "rb") as f:
+            for raw in f:
+                key = _custom_id(raw)
+                if key is not None and (key not in found or not _is_ok(found[key])):
+                    found[key] = raw
+    return found
+
+
+def _custom_id(raw: bytes) -> Optional[str]:
+    match = _CUSTOM_ID.search(raw)
+    if match is None:
+        return None
+    text = match.group(1)
+    if b"\\" not in text:
+        return text.decode("utf-8", "replace")
+    try:
+        return _loads('"' + text.decode("utf-8", "replace") + '"')
+    except ValueError:
+        return None
+
+
+def _is_ok(raw: bytes) -> bool:
+    return b'"status_code": 200' in raw or b'"status_code":200' in raw
+
+
+def members(path: str, fmt: str, part: Part) -> Iterator[tuple[int, str]]:
+    """(line, id) of the part's items, in input order (the order of its request file)."""
+    last = part.ranges[-1][1] if part.ranges else 0
+    first = part.ranges[0][0] if part.ranges else 1
+    for line, _, raw in lines_at(path, part.offset, first):
+        if line > last:
+            return
+        if part.holds(line):
+            yield line, line_id(fmt, line, raw)
+
+
+class Converter:
+    """Turns one result line into a record with the run's record shape."""
+
+    def __init__(self, records: Any, endpoint: str, latency_ms: int = 0) -> None:
+        self.records, self.endpoint, self.latency_ms = records, endpoint, latency_ms
+
+    def record(self, item: Item, raw: Optional[bytes], missing: tuple[str, str],
+               stats: MergeStats) -> bytes:
+        """The record of ``item`` from its result line, or from ``missing`` (code,
+        message) when it has none."""
+        try:
+            obj = _loads(raw.decode("utf-8")) if raw is not None else None
+        except (ValueError, UnicodeDecodeError):
+            obj = None
+        if not isinstance(obj, dict):
+            return self._error(item, APIError(f"{missing[1]} (no result for this request)",
+                                              code=missing[0]), stats)
+        response, error = obj.get("response"), obj.get("error")
+        if isinstance(response, dict) and response.get("status_code") is not None:
+            return self._response(item, response, stats)
+        return self._error(item, _line_error(error, missing), stats)
+
+    def _response(self, item: Item, response: dict[str, Any], stats: MergeStats) -> bytes:
+        status, request_id = response.get("status_code"), response.get("request_id")
+        body = response.get("body")
+        if isinstance(body, str):
+            try:
+                body = _loads(body)
+            except ValueError:
+                pass
+        if not isinstance(status, int) or not 200 <= status < 300:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            exc = status_error(status if isinstance(status, int) else 500, data,
+                               "application/json", request_id)
+            return self._error(item, exc, stats)
+        result = result_of(body, self.endpoint, request_id)
+        if result is None:
+            return self._error(item, APIError("the result has no usable body",
+                                              type="invalid_response", status=status,
+                                              request_id=request_id), stats)
+        stats.ok += 1
+        usage = result.usage if isinstance(result.usage, dict) else {}
+        stats.prompt_tokens += usage.get("prompt_tokens") or 0
+        stats.completion_tokens += usage.get("completion_tokens") or 0
+        return self.records.ok(item, result, 1, self.latency_ms)
+
+    def _error(self, item: Item, exc: APIError, stats: MergeStats) -> bytes:
+        stats.add_error(error_kind(exc))
+        return self.records.error(item, exc, 1, self.latency_ms)
+
+
+def _line_error(error: Any, missing: tuple[str, str]) -> APIError:
+    """An error entry of the error file (``{code, message}``, either may be missing)."""
+    if not isinstance(error, dict):
+        return APIError(f"{missing[1]} (no result for this request)", code=missing[0])
+    code = error.get("code") if isinstance(error.get("code"), str) else None
+    message = str(error.get("message") or code or "the request failed")
+    exc = APIError(message, code=code or missing[0])
+    exc.retryable = True   # type: ignore[misc]   # --resume sends it again
+    return exc
+
+
+def result_of(body: Any, endpoint: str, request_id: Optional[str]) -> Optional[ChatResult]:
+    """A successful body as the common result, whatever the endpoint."""
+    if not isinstance(body, dict):
+        return None
+    if endpoint == EMBEDDINGS:
+        data = body.get("data")
+        first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+        vector = first.get("embedding")
+        content = json.dumps(vector) if vector is not None else ""
+        return ChatResult(content, None, body.get("usage"), body.get("id"), body.get("model"),
+                          body, request_id)
+    if endpoint == CHAT:
+        return _chat_result(body, request_id)
+    return _responses_result(body, request_id)
+
+
+def _chat_result(body: dict[str, Any], request_id: Optional[str]) -> Optional[ChatResult]:
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return None
+    message = choices[0].get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    return ChatResult(_text(content), choices[0].get("finish_reason"), body.get("usage"),
+                      body.get("id"), body.get("model"), body, request_id)
+
+
+def _responses_result(body: dict[str, Any], request_id: Optional[str]) -> ChatResult:
+    texts = []
+    for entry in body.get("output") or ():
+        if isinstance(entry, dict) and entry.get("type") == "message":
+            texts.extend(p.get("text", "") for p in entry.get("content") or ()
+                         if isinstance(p, dict) and p.get("type") == "output_text")
+    usage = body.get("usage")
+    if isinstance(usage, dict):
+        usage = {"prompt_tokens": usage.get("input_tokens"),
+                 "completion_tokens": usage.get("output_tokens"),
+                 "total_tokens": usage.get("total_tokens")}
+    finish = {"completed": "stop", "incomplete": "length"}.get(body.get("status"))
+    return ChatResult("".join(texts), finish, usage, body.get("id"), body.get("model"),
+                      body, request_id)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return "" if content is None else str(content)
+
+
+def missing_reason(batch: dict[str, Any]) -> tuple[str, str]:
+    """(code, message) for the items of a batch that have no result line."""
+    status = batch.get("status")
+    code, message = _MISSING.get(status, ("missing_result", "the batch returned no result"))
+    errors = batch.get("errors")
+    data = errors.get("data") if isinstance(errors, dict) else None
+    if status == "failed" and isinstance(data, list) and data and isinstance(data[0], dict):
+        message = f"the batch failed validation: {data[0].get('message') or data[0].get('code')}"
+    return code, message
+
+
+def validation_errors(batch: dict[str, Any]) -> dict[int, str]:
+    """Line of the part file (1-based) -> the validation error the batch gave it."""
+    errors = batch.get("errors")
+    data = errors.get("data") if isinstance(errors, dict) else None
+    found = {}
+    for entry in data if isinstance(data, list) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("line"), int):
+            found[entry["line"]] = str(entry.get("message") or entry.get("code") or "invalid")
+    return found

@@ -1,0 +1,212 @@
+"""`llmcli batch --remote` end to end against the test server's Batch API, in real
+child processes (kill -9 needs one), plus the polling loop on fake time."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import openai
+import pytest
+
+from llmcli.testing import MockOpenAIServer
+from tests.conftest import API_KEY, run_cli
+
+FAST = ("--poll-interval", "0.05")
+
+
+@pytest.fixture(scope="module")
+def bserver() -> Iterator[MockOpenAIServer]:
+    """A server of this module's own: its batch knobs change per test."""
+    with MockOpenAIServer(api_key=API_KEY) as srv:
+        yield srv
+
+
+@pytest.fixture
+def env(bserver: MockOpenAIServer) -> dict[str, str]:
+    bserver.batch_knobs(line_seconds=0.0, validating_seconds=0.0, finalizing_seconds=0.0,
+                        fail_validation=False, expire_after=None, quirky=False)
+    e = dict(os.environ)
+    e.update(OPENAI_BASE_URL=bserver.base_url, OPENAI_API_KEY=API_KEY, LLMCLI_MODEL="test-model")
+    return e
+
+
+def created(server: MockOpenAIServer) -> int:
+    return server.batch_knobs()["created"]
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def prompts(tmp_path: Path, n: int, extra: tuple[str, ...] = ()) -> Path:
+    path = tmp_path / "in.txt"
+    path.write_text("".join(f"question {i}\n" for i in range(1, n + 1)) + "".join(
+        f"{line}\n" for line in extra))
+    return path
+
+
+def remote(env: dict[str, str], *args: str, **kw: Any):
+    return run_cli("batch", *args, "--remote", *FAST, env=env, **kw)
+
+
+# -- the test server, proven by the official SDK ----------------------------------
+def test_sdk_files_and_batches(bserver: MockOpenAIServer) -> None:
+    client = openai.OpenAI(base_url=bserver.base_url, api_key=API_KEY)
+    line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}}
+    data = (json.dumps(line) + "\n").encode()
+    uploaded = client.files.create(file=("in.jsonl", io.BytesIO(data)), purpose="batch")
+    assert client.files.retrieve(uploaded.id).bytes == len(data)
+    assert client.files.content(uploaded.id).content == data
+    ids = [client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                 completion_window="24h", metadata={"n": str(i)}).id
+           for i in range(3)]
+    page = client.batches.list(limit=2)
+    assert [b.id for b in page.data] == ids[:0:-1] and page.has_more
+    assert [b.id for b in client.batches.list(limit=2, after=ids[1]).data] == [ids[0]]
+    batch = client.batches.retrieve(ids[2])
+    for _ in range(200):
+        if batch.status == "completed":
+            break
+        batch = client.batches.retrieve(ids[2])
+    assert batch.request_counts.completed == 1 and batch.metadata == {"n": "2"}
+    result = json.loads(client.files.content(batch.output_file_id).text)
+    assert result["custom_id"] == "a" and result["response"]["body"]["choices"][0]["message"]["content"] == "echo: hi"
+    assert client.files.delete(uploaded.id).deleted
+
+
+def test_sdk_cancel(bserver: MockOpenAIServer) -> None:
+    bserver.batch_knobs(line_seconds=0.5)
+    try:
+        client = openai.OpenAI(base_url=bserver.base_url, api_key=API_KEY)
+        lines = b"".join(json.dumps({"custom_id": str(i), "method": "POST",
+                                     "url": "/v1/chat/completions",
+                                     "body": {"model": "test-model", "messages": [
+                                         {"role": "user", "content": "x"}]}}).encode() + b"\n"
+                         for i in range(20))
+        f = client.files.create(file=("c.jsonl", io.BytesIO(lines)), purpose="batch")
+        batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                      completion_window="24h")
+        assert client.batches.cancel(batch.id).status in ("cancelling", "cancelled")
+    finally:
+        bserver.batch_knobs(line_seconds=0.0)
+
+
+# -- end to end ------------------------------------------------------------------------
+def test_remote_equals_local(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    source = prompts(tmp_path, 7, ("broken #fault:400",))
+    before = created(bserver)
+    done = remote(env, str(source), "-o", str(tmp_path / "remote.jsonl"), "--remote-max-lines", "3")
+    assert done.returncode == 7, done.stderr
+    assert created(bserver) - before == 3            # 8 lines in parts of 3
+    local = run_cli("batch", str(source), "-o", str(tmp_path / "local.jsonl"), env=env)
+    assert local.returncode == 7
+    pick = lambda r: (r["id"], r["line"], r["status"], r["content"], r["finish_reason"],  # noqa: E731
+                      (r["error"] or {}).get("type"))
+    assert [pick(r) for r in records(tmp_path / "remote.jsonl")] == \
+        [pick(r) for r in records(tmp_path / "local.jsonl")]
+    assert records(tmp_path / "remote.jsonl")[-1]["error"]["status"] == 400
+
+
+def test_detach_then_resume(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    source = prompts(tmp_path, 5)
+    out = tmp_path / "out.jsonl"
+    first = remote(env, str(source), "-o", str(out), "--detach", "--remote-max-lines", "2")
+    assert first.returncode == 0, first.stderr
+    assert len(first.stdout.split()) == 3 and all(b.startswith("batch_") for b in first.stdout.split())
+    assert "--resume" in first.stderr
+    status = remote(env, str(source), "-o", str(out), "--status")
+    assert status.returncode == 0
+    assert [p["batch_id"] for p in json.loads(status.stdout)["parts"]] == first.stdout.split()
+    before = created(bserver)
+    second = remote(env, str(source), "-o", str(out), "--resume")
+    assert second.returncode == 0, second.stderr
+    assert created(bserver) == before                 # nothing submitted twice
+    assert [r["id"] for r in records(out)] == ["1", "2", "3", "4", "5"]
+    assert all(r["status"] == "ok" for r in records(out))
+
+
+@pytest.mark.parametrize("step", ["upload", "uploaded", "created", "polling", "download"])
+def test_kill_at_each_step_then_resume(env: dict[str, str], tmp_path: Path, bserver,
+                                       step: str) -> None:
+    source = prompts(tmp_path, 7)
+    out = tmp_path / "out.jsonl"
+    before = created(bserver)
+    killed = remote(dict(env, LLMCLI_REMOTE_KILL_AT=step), str(source), "-o", str(out),
+                    "--remote-max-lines", "3")
+    assert killed.returncode == -9, killed.stderr
+    again = remote(env, str(source), "-o", str(out), "--resume", "--remote-max-lines", "3")
+    assert again.returncode == 0, again.stderr
+    assert created(bserver) - before == 3             # one batch per part, never two
+    got = records(out)
+    assert sorted(int(r["id"]) for r in got) == list(range(1, 8))
+    assert all(r["status"] == "ok" for r in got)
+    state = json.loads((tmp_path / "out.jsonl.remote.json").read_text())
+    assert len({p["batch_id"] for p in state["parts"] if p["stage"] == "merged"}) == 3
+
+
+def test_expiry_then_resume(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    source = prompts(tmp_path, 5)
+    out = tmp_path / "out.jsonl"
+    bserver.batch_knobs(expire_after=2)
+    first = remote(env, str(source), "-o", str(out))
+    assert first.returncode == 7
+    got = records(out)
+    assert [r["status"] for r in got] == ["ok", "ok", "error", "error", "error"]
+    assert got[2]["error"]["code"] == "batch_expired" and got[2]["error"]["retryable"]
+    bserver.batch_knobs(expire_after=None)
+    second = remote(env, str(source), "-o", str(out), "--resume")
+    assert second.returncode == 0, second.stderr
+    assert sorted((r["id"], r["status"]) for r in records(out)) == [(str(i), "ok") for i in range(1, 6)]
+
+
+def test_validation_failure(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    bserver.batch_knobs(fail_validation=True)
+    done = remote(env, str(prompts(tmp_path, 3)), "-o", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 7
+    got = records(tmp_path / "out.jsonl")
+    assert len(got) == 3 and {r["error"]["code"] for r in got} == {"invalid_request"}
+    assert "fail_validation" in got[0]["error"]["message"]
+
+
+def test_cancel(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    bserver.batch_knobs(line_seconds=0.3)
+    source, out = prompts(tmp_path, 20), tmp_path / "out.jsonl"
+    assert remote(env, str(source), "-o", str(out), "--detach").returncode == 0
+    cancel = remote(env, str(source), "-o", str(out), "--cancel")
+    assert cancel.returncode == 0 and "cancel" in cancel.stdout
+    bserver.batch_knobs(line_seconds=0.0)
+    collect = remote(env, str(source), "-o", str(out), "--resume")
+    assert collect.returncode == 7, collect.stderr     # the cancelled ones failed
+    got = records(out)
+    assert len(got) == 20
+    assert any(r["error"] and r["error"]["code"] == "batch_cancelled" for r in got)
+
+
+def test_quirky_server(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    bserver.batch_knobs(quirky=True, expire_after=3)
+    source = prompts(tmp_path, 4, ("bad #fault:500",))
+    done = remote(env, str(source), "-o", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 7, done.stderr
+    got = records(tmp_path / "out.jsonl")
+    assert [r["status"] for r in got] == ["ok", "ok", "ok", "error", "error"]
+    assert got[0]["content"] == "echo: question 1" and got[0]["usage"] is None
+    assert got[3]["error"]["code"] == "batch_expired"     # no code on the line: the status says
+
+
+def test_embeddings_and_dry_run(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    source = prompts(tmp_path, 3)
+    before = created(bserver)
+    dry = remote(env, str(source), "-o", str(tmp_path / "e.jsonl"), "--dry-run",
+                 "--endpoint", "/v1/embeddings", "--remote-max-lines", "2")
+    assert dry.returncode == 0 and created(bserver) == before
+    assert dry.stdout.splitlines()[0].split()[:3] == ["part", "lines", "bytes"]
+    assert "2 part(s), 3 request(s)" in dry.stdout and not (tmp_path / "e.jsonl").exists()
+    done = remote(env, str(source), "-o", str(tmp_path / "e.jsonl"), "--endpoint", "/v1/embeddings")
+    assert done.returncode == 0, done.stderr
+    vector = json.loads(records(tmp_path / "e.jsonl")[0]["content"])
+    assert len(vector) == 8 and all(-1 <= x <= 1 for x in vector)
