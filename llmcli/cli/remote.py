@@ -55,11 +55,12 @@ def run_remote(*, input: str, output: Optional[str], options: Any, defaults: Any
     spec = RemoteSpec(input=input, output=output, input_format=input_format,
                       output_format=output_format, defaults=defaults, endpoint=endpoint,
                       window=window, max_lines=max_lines, max_bytes=max_bytes,
-                      poll_interval=poll_interval, resume=resume or status or cancel, force=force)
+                      poll_interval=poll_interval, resume=resume or status or cancel,
+                      force=force or dry_run)     # a dry run writes nothing
     view = _View(quiet)
     with BatchAPI(options) as api:
         runner = Runner(spec, api, secrets=options.secrets(), on_progress=view.show,
-                        on_note=lambda text: warn(text))
+                        on_note=None if dry_run else (lambda text: warn(text)))
         try:
             runner.prepare(read_only=status or cancel)
         except InputError as exc:
@@ -74,7 +75,10 @@ def run_remote(*, input: str, output: Optional[str], options: Any, defaults: Any
 
 
 def _run(runner: Any, view: "_View", detach: bool) -> int:
+    import signal
+
     runner.open_output()
+    signal.signal(signal.SIGTERM, _sigterm)   # SIGTERM detaches like Ctrl-C
     try:
         runner.recover()
         runner.wait(block=False)          # collect what ended while we were away
@@ -92,6 +96,10 @@ def _run(runner: Any, view: "_View", detach: bool) -> int:
         runner.close()
         view.clear()
     return _finish(runner, view)
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _finish(runner: Any, view: "_View") -> int:

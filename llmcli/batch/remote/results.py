@@ -1,8 +1,8 @@
 """Result lines of the Batch API -> llmcli's records, written through the local writer.
 
 A part is merged once its batch has ended: its output and error files (downloaded to
-disk) are indexed by ``custom_id``, then the part's items are walked in input order and
-each gets exactly one record: its result, or, when the batch had none for it (expired,
+disk) are read as one stream of result lines taken by ``custom_id`` while the part's
+items are walked in input order, and each item gets exactly one record: its result, or, when the batch had none for it (expired,
 cancelled, failed validation, or a server that lost it), an error record saying why.
 Error records are retryable: ``--resume`` sends those items again.
 
@@ -13,7 +13,6 @@ error may lack ``code``, a file may be empty or hold lines that are not JSON.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
@@ -23,7 +22,6 @@ from ..reader import Item, line_id, lines_at
 from .parts import CHAT, EMBEDDINGS
 from .state import Part
 
-_CUSTOM_ID = re.compile(rb'"custom_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _loads = json.JSONDecoder().decode
 # Why an item has no result, by the batch's end status.
 _MISSING = {
@@ -40,53 +38,63 @@ class MergeStats:
     ok: int = 0
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
     def add_error(self, kind: str) -> None:
         self.failed += 1
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-def index(paths: list[str]) -> dict[str, bytes]:
-    """``custom_id`` -> raw result line, over the files in order (a later file does not
-    replace a success of an earlier one). Lines without a custom_id are skipped."""
-    found: dict[str, bytes] = {}
-    for path in paths:
-        with open(path, "rb") as f:
-            for raw in f:
-                key = _custom_id(raw)
-                if key is not None and (key not in found or not _is_ok(found[key])):
-                    found[key] = raw
-    return found
+class ResultStream:
+    """The result lines of a part's files, taken by ``custom_id`` in the part's order.
 
+    Servers usually write results in request order, so the files are read as a stream
+    and each line parsed once; a line that comes early is kept (as bytes) until its item
+    is reached, so memory grows only with the disorder. The first line for an id wins.
+    """
 
-def _custom_id(raw: bytes) -> Optional[str]:
-    match = _CUSTOM_ID.search(raw)
-    if match is None:
+    def __init__(self, paths: list[str]) -> None:
+        self._lines = self._read(paths)
+        self._early: dict[str, bytes] = {}
+
+    @staticmethod
+    def _read(paths: list[str]) -> Iterator[tuple[str, Any, bytes]]:
+        for path in paths:
+            with open(path, "rb") as f:
+                for raw in f:
+                    obj = _parse(raw)
+                    key = obj.get("custom_id") if isinstance(obj, dict) else None
+                    if isinstance(key, str):
+                        yield key, obj, raw
+
+    def take(self, key: str) -> Any:
+        """The parsed result line of ``key``, or ``None`` when the files have none."""
+        early = self._early.pop(key, None)
+        if early is not None:
+            return _parse(early)
+        for found, obj, raw in self._lines:
+            if found == key:
+                return obj
+            self._early.setdefault(found, raw)
         return None
-    text = match.group(1)
-    if b"\\" not in text:
-        return text.decode("utf-8", "replace")
+
+
+def _parse(raw: bytes) -> Any:
     try:
-        return _loads('"' + text.decode("utf-8", "replace") + '"')
-    except ValueError:
+        return _loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
         return None
-
-
-def _is_ok(raw: bytes) -> bool:
-    return b'"status_code": 200' in raw or b'"status_code":200' in raw
 
 
 def members(path: str, fmt: str, part: Part) -> Iterator[tuple[int, str]]:
     """(line, id) of the part's items, in input order (the order of its request file)."""
     last = part.ranges[-1][1] if part.ranges else 0
     first = part.ranges[0][0] if part.ranges else 1
+    plain = fmt == "plain"
     for line, _, raw in lines_at(path, part.offset, first):
         if line > last:
             return
         if part.holds(line):
-            yield line, line_id(fmt, line, raw)
+            yield line, str(line) if plain else line_id(fmt, line, raw)
 
 
 class Converter:
@@ -94,15 +102,12 @@ class Converter:
 
     def __init__(self, records: Any, endpoint: str, latency_ms: int = 0) -> None:
         self.records, self.endpoint, self.latency_ms = records, endpoint, latency_ms
+        self._parse = {CHAT: _chat_result, EMBEDDINGS: _embeddings_result}.get(
+            endpoint, _responses_result)
 
-    def record(self, item: Item, raw: Optional[bytes], missing: tuple[str, str],
-               stats: MergeStats) -> bytes:
-        """The record of ``item`` from its result line, or from ``missing`` (code,
-        message) when it has none."""
-        try:
-            obj = _loads(raw.decode("utf-8")) if raw is not None else None
-        except (ValueError, UnicodeDecodeError):
-            obj = None
+    def record(self, item: Item, obj: Any, missing: tuple[str, str], stats: MergeStats) -> bytes:
+        """The record of ``item`` from its parsed result line, or from ``missing``
+        (code, message) when it has none."""
         if not isinstance(obj, dict):
             return self._error(item, APIError(f"{missing[1]} (no result for this request)",
                                               code=missing[0]), stats)
@@ -124,15 +129,12 @@ class Converter:
             exc = status_error(status if isinstance(status, int) else 500, data,
                                "application/json", request_id)
             return self._error(item, exc, stats)
-        result = result_of(body, self.endpoint, request_id)
+        result = self._parse(body, request_id) if isinstance(body, dict) else None
         if result is None:
             return self._error(item, APIError("the result has no usable body",
                                               type="invalid_response", status=status,
                                               request_id=request_id), stats)
         stats.ok += 1
-        usage = result.usage if isinstance(result.usage, dict) else {}
-        stats.prompt_tokens += usage.get("prompt_tokens") or 0
-        stats.completion_tokens += usage.get("completion_tokens") or 0
         return self.records.ok(item, result, 1, self.latency_ms)
 
     def _error(self, item: Item, exc: APIError, stats: MergeStats) -> bytes:
@@ -156,15 +158,19 @@ def result_of(body: Any, endpoint: str, request_id: Optional[str]) -> Optional[C
     if not isinstance(body, dict):
         return None
     if endpoint == EMBEDDINGS:
-        data = body.get("data")
-        first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
-        vector = first.get("embedding")
-        content = json.dumps(vector) if vector is not None else ""
-        return ChatResult(content, None, body.get("usage"), body.get("id"), body.get("model"),
-                          body, request_id)
+        return _embeddings_result(body, request_id)
     if endpoint == CHAT:
         return _chat_result(body, request_id)
     return _responses_result(body, request_id)
+
+
+def _embeddings_result(body: dict[str, Any], request_id: Optional[str]) -> ChatResult:
+    data = body.get("data")
+    first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+    vector = first.get("embedding")
+    content = json.dumps(vector) if vector is not None else ""
+    return ChatResult(content, None, body.get("usage"), body.get("id"), body.get("model"),
+                      body, request_id)
 
 
 def _chat_result(body: dict[str, Any], request_id: Optional[str]) -> Optional[ChatResult]:

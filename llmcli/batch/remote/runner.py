@@ -25,7 +25,6 @@ from typing import Any, Callable, Optional
 
 from ...core.errors import APIError
 from .. import reader, resume
-from ..ids import IdSet
 from ..reader import Defaults, InputError, Item
 from ..records import records_for
 from ..writer import FdSink, RecordWriter
@@ -36,6 +35,7 @@ from .state import JobState, Part
 FIRST_POLL = 1.0          # seconds before the first poll; doubles up to poll_interval
 LOOKUP_SLACK = 600.0      # list batches back to this long before the job began (clock skew)
 CREATE_TRIES = 3
+WRITE_CHUNK = 512         # records per write while merging
 KILL_ENV = "LLMCLI_REMOTE_KILL_AT"   # tests: SIGKILL the process at a named step
 
 
@@ -95,7 +95,7 @@ class Runner:
         self.format = spec.input_format
         self.endpoint = spec.endpoint or CHAT
         self.progress = Progress()
-        self.recorded = IdSet()   # ids this run wrote a record for: not sent again now
+        self.merged_now: list[Part] = []   # their failed items are sent again next run, not now
         self._writer: Optional[RecordWriter] = None
         self._sink: Optional[FdSink] = None
 
@@ -116,9 +116,16 @@ class Runner:
         if (has_out or saved) and not (spec.resume or spec.force):
             raise InputError(f"{spec.output} exists (or its remote job does): pass --resume "
                              "to finish it, or --force to start over")
+        if saved is not None and saved.input != os.path.abspath(spec.input):
+            if spec.resume:
+                raise InputError(f"the remote job of {spec.output} ran {saved.input}, not "
+                                 f"{spec.input}: resume it with the same input")
         if spec.resume:
             self.existing = resume.load(spec.output, spec.output_format) if has_out else self.existing
             self.state = saved
+        elif saved is not None and any(p.live for p in saved.parts):
+            self.on_note(f"--force: the earlier job's batches ({', '.join(st_ids(saved))}) "
+                         "keep running remotely; their results will not be collected")
         scan = reader.scan(spec.input, spec.input_format, self.existing.done)
         self.format = scan.format
         self.endpoint = self._endpoint()
@@ -218,10 +225,8 @@ class Runner:
         new parts. Bad input lines get their error records now."""
         assert self.state is not None
         done, state = self.existing.done, self.state
-        held = [p for p in state.parts if p.live]
-        recorded = self.recorded
-        take = (lambda i: i.id not in done and i.id not in recorded
-                and not any(p.holds(i.line) for p in held))
+        held = [p for p in state.parts if p.live] + self.merged_now
+        take = (lambda i: i.id not in done and not any(p.holds(i.line) for p in held))
         splitter = Splitter(self.endpoint, self.spec.max_lines, self.spec.max_bytes,
                             folder=os.path.dirname(os.path.abspath(self.spec.output)))
         created = []
@@ -359,20 +364,29 @@ class Runner:
         batch = {"status": part.status, "errors": part.errors}
         missing = results.missing_reason(batch)
         refused = results.validation_errors(batch)
-        found = results.index(files)
+        found = results.ResultStream(files)
         convert = results.Converter(self._records, self.endpoint,
                                     part.seconds * 1000)
         stats = results.MergeStats()
-        done = self.existing.done
+        done = self.existing.done if len(self.existing.done) else None
+        chunk: list[bytes] = []
+        item = Item(0, 0, "", None)     # one Item, refilled per line: the hot loop
         for position, (line, key) in enumerate(results.members(self.spec.input, self.format,
                                                                part), 1):
-            if key in done:
+            if done is not None and key in done:
                 continue
             why = ("invalid_request", refused[position]) if position in refused else missing
-            self._write(convert.record(Item(0, line, key, None), found.pop(key, None), why, stats))
-            self.recorded.add(key)
+            item.line, item.id = line, key
+            chunk.append(convert.record(item, found.take(key), why, stats))
             if position == 1:
+                self._write(chunk.pop())
                 kill_point("download")
+            elif len(chunk) >= WRITE_CHUNK:     # whole lines, many per write
+                self._write(b"".join(chunk))
+                chunk.clear()
+        if chunk:
+            self._write(b"".join(chunk))
+        self.merged_now.append(part)
         self.progress.ok_records += stats.ok
         self.progress.failed_records += stats.failed
         for kind, n in stats.errors.items():
@@ -419,6 +433,11 @@ def _ended_at(batch: dict[str, Any]) -> Any:
         if batch.get(name):
             return batch[name]
     return None
+
+
+def st_ids(state: JobState) -> list[str]:
+    """Batch ids of the live parts (for messages)."""
+    return reattach_ids(state) or ["none created"]
 
 
 def reattach_ids(state: JobState) -> list[str]:

@@ -58,6 +58,9 @@ its items go out in a new part)."""
 
     def holds(self, line: int) -> bool:
         """Whether input line ``line`` is within this part's ranges."""
+        ranges = self.ranges
+        if len(ranges) == 1:
+            return ranges[0][0] <= line <= ranges[0][1]
         i = bisect.bisect_right(self.ranges, [line, float("inf")]) - 1
         return i >= 0 and self.ranges[i][0] <= line <= self.ranges[i][1]
 
