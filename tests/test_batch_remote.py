@@ -1,5 +1,5 @@
-"""`llmcli batch --remote` end to end against the test server's Batch API, in real
-child processes (kill -9 needs one), plus the polling loop on fake time."""
+"""`llmcli batch --remote` end to end against the test server's Batch API: in-process
+runs through the harness, and real child processes where a kill -9 is needed."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def test_kill_at_each_step_then_resume(env: dict[str, str], tmp_path: Path, bser
     out = tmp_path / "out.jsonl"
     before = created(bserver)
     killed = remote(dict(env, LLMCLI_REMOTE_KILL_AT=step), str(source), "-o", str(out),
-                    "--remote-max-lines", "3")
+                    "--remote-max-lines", "3", process=True)     # a real kill -9 needs a process
     assert killed.returncode == -9, killed.stderr
     again = remote(env, str(source), "-o", str(out), "--resume", "--remote-max-lines", "3")
     assert again.returncode == 0, again.stderr

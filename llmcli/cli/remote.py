@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
-import sys
 import time
 from typing import Annotated, Any, Optional
 
 import click
 import typer
 
+from .env import current
 from .errors import ExitCode, Interrupted, safe
 from .output import warn
 
@@ -78,7 +77,7 @@ def _run(runner: Any, view: "_View", detach: bool) -> int:
     import signal
 
     runner.open_output()
-    signal.signal(signal.SIGTERM, _sigterm)   # SIGTERM detaches like Ctrl-C
+    previous = signal.signal(signal.SIGTERM, _sigterm)   # SIGTERM detaches like Ctrl-C
     try:
         runner.recover()
         runner.wait(block=False)          # collect what ended while we were away
@@ -89,13 +88,20 @@ def _run(runner: Any, view: "_View", detach: bool) -> int:
         runner.wait()
     except KeyboardInterrupt:
         view.clear()
-        sys.stderr.write(safe(f"llmcli: detached: {runner.unfinished()} item(s) still "
+        current().write_err(safe(f"llmcli: detached: {runner.unfinished()} item(s) still "
                               f"running remotely; to reattach: {_resume_command()}") + "\n")
         raise Interrupted() from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         runner.close()
         view.clear()
     return _finish(runner, view)
+
+
+def _flush_err() -> None:
+    stream = current().stderr
+    if stream is not None:
+        stream.flush()
 
 
 def _sigterm(signum: int, frame: Any) -> None:
@@ -106,19 +112,19 @@ def _finish(runner: Any, view: "_View") -> int:
     p = runner.progress
     if not view.quiet:
         head = f"batch --remote: {p.ok_records} ok, {p.failed_records} failed"
-        sys.stderr.write(safe(f"llmcli: {head}") + "\n")
+        current().write_err(safe(f"llmcli: {head}") + "\n")
         if p.errors:
-            sys.stderr.write("llmcli: errors: " + ", ".join(
+            current().write_err("llmcli: errors: " + ", ".join(
                 f"{k} {v}" for k, v in sorted(p.errors.items())) + "\n")
     if p.failed_records:
-        sys.stderr.write(safe(f"llmcli: {p.failed_records} item(s) failed; to send them "
+        current().write_err(safe(f"llmcli: {p.failed_records} item(s) failed; to send them "
                               f"again: {_resume_command()}") + "\n")
         return ExitCode.BATCH_PARTIAL
     return ExitCode.OK
 
 
 def _resume_command() -> str:
-    args = [a for a in sys.argv[1:] if a not in ("--force", "--detach")]
+    args = [a for a in current().argv if a not in ("--force", "--detach")]
     return shlex.join(["llmcli", *args] + ([] if "--resume" in args else ["--resume"]))
 
 
@@ -126,9 +132,9 @@ def _print_ids(runner: Any) -> None:
     from ..batch.remote.runner import reattach_ids
 
     for batch_id in reattach_ids(runner.state):
-        sys.stdout.write(batch_id + "\n")
-    sys.stdout.flush()
-    sys.stderr.write(safe(f"llmcli: submitted; to collect the results: {_resume_command()}") + "\n")
+        current().stdout.write(batch_id + "\n")
+    current().stdout.flush()
+    current().write_err(safe(f"llmcli: submitted; to collect the results: {_resume_command()}") + "\n")
 
 
 def _dry_run(runner: Any) -> int:
@@ -138,9 +144,9 @@ def _dry_run(runner: Any) -> int:
          for k, _ in PLAN_COLUMNS] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(PLAN_COLUMNS))]
     for row in table:
-        sys.stdout.write("  ".join(cell.rjust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
+        current().stdout.write("  ".join(cell.rjust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
     lines, size = sum(r["lines"] for r in rows), sum(r["bytes"] for r in rows)
-    sys.stdout.write(f"total: {len(rows)} part(s), {lines:,} request(s), {size:,} bytes, "
+    current().stdout.write(f"total: {len(rows)} part(s), {lines:,} request(s), {size:,} bytes, "
                      f"endpoint {runner.endpoint}; nothing was sent\n")
     return ExitCode.OK
 
@@ -151,14 +157,14 @@ def _status(runner: Any) -> int:
     runner.poll()
     data = to_dict(runner.state)
     data["progress"] = vars(runner.progress)
-    sys.stdout.write(safe(json.dumps(data, indent=2)) + "\n")
+    current().stdout.write(safe(json.dumps(data, indent=2)) + "\n")
     return ExitCode.OK
 
 
 def _cancel(runner: Any) -> int:
     for part in runner.cancel():
-        sys.stdout.write(f"{part.batch_id}\t{part.status}\n")
-    sys.stderr.write(safe(f"llmcli: cancel requested; to collect what ran and record the "
+        current().stdout.write(f"{part.batch_id}\t{part.status}\n")
+    current().write_err(safe(f"llmcli: cancel requested; to collect what ran and record the "
                           f"rest as failed: {_resume_command().replace(' --cancel', '')}") + "\n")
     return ExitCode.OK
 
@@ -168,7 +174,7 @@ class _View:
 
     def __init__(self, quiet: bool, clock: Any = time.monotonic) -> None:
         self.quiet, self.clock = quiet, clock
-        self.tty = not quiet and sys.stderr.isatty()
+        self.tty = not quiet and current().stderr_isatty
         self._last = float("-inf")
         self._drawn = False
 
@@ -182,18 +188,18 @@ class _View:
                 f"parts {p.merged}/{p.parts} merged; {statuses}")
         if self.tty:
             filled = int(BAR_WIDTH * done / max(p.total, 1))
-            width = shutil.get_terminal_size().columns - 1
+            width = current().terminal_width() - 1
             line = "[" + "#" * filled + "." * (BAR_WIDTH - filled) + "] " + text
-            sys.stderr.write("\r" + safe(line)[:width] + "\x1b[K")
+            current().write_err("\r" + safe(line)[:width] + "\x1b[K")
             self._drawn = True
         elif self.clock() - self._last >= LOG_INTERVAL:
             self._last = self.clock()
-            sys.stderr.write(safe("llmcli: batch --remote: " + text) + "\n")
-        sys.stderr.flush()
+            current().write_err(safe("llmcli: batch --remote: " + text) + "\n")
+        _flush_err()
 
     def clear(self) -> None:
         """Remove the bar."""
         if self._drawn:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+            current().write_err("\r\x1b[K")
+            _flush_err()
             self._drawn = False
