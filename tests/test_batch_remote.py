@@ -210,3 +210,38 @@ def test_embeddings_and_dry_run(env: dict[str, str], tmp_path: Path, bserver) ->
     assert done.returncode == 0, done.stderr
     vector = json.loads(records(tmp_path / "e.jsonl")[0]["content"])
     assert len(vector) == 8 and all(-1 <= x <= 1 for x in vector)
+
+
+def test_batch_api_input_naming_responses_and_openai_batch_output(env: dict[str, str],
+                                                                   tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({
+        "custom_id": f"r{i}", "method": "POST", "url": "/v1/responses",
+        "body": {"model": "test-model", "input": f"say {i}"}}) + "\n" for i in range(3)))
+    out = tmp_path / "out.jsonl"
+    done = remote(env, str(source), "-o", str(out), "--output-format", "openai-batch")
+    assert done.returncode == 0, done.stderr
+    got = records(out)
+    assert [r["custom_id"] for r in got] == ["r0", "r1", "r2"]
+    assert got[1]["response"]["body"]["output"][0]["content"][0]["text"] == "echo: say 1"
+    plain = tmp_path / "plain.jsonl"
+    assert remote(env, str(source), "-o", str(plain)).returncode == 0
+    first = records(plain)[0]
+    assert (first["content"], first["finish_reason"], first["usage"]["prompt_tokens"]) == \
+        ("echo: say 0", "stop", 2)
+
+
+def test_usage_errors(env: dict[str, str], tmp_path: Path) -> None:
+    source = prompts(tmp_path, 2)
+    no_out = remote(env, str(source))
+    assert no_out.returncode == 2 and "-o FILE" in no_out.stderr
+    status = remote(env, str(source), "-o", str(tmp_path / "none.jsonl"), "--status")
+    assert status.returncode == 2 and "no remote job" in status.stderr
+    out = tmp_path / "o.jsonl"
+    assert remote(env, str(source), "-o", str(out), "--detach").returncode == 0
+    again = remote(env, str(source), "-o", str(out))
+    assert again.returncode == 2 and "--resume" in again.stderr
+    (tmp_path / "x").mkdir()
+    other = prompts(tmp_path / "x", 2)
+    wrong = remote(env, str(other), "-o", str(out), "--resume")
+    assert wrong.returncode == 2 and "same input" in wrong.stderr
