@@ -19,6 +19,7 @@ from ..core.errors import LLMCLIError
 from .ids import IdSet
 
 CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
+RESPONSES_URLS = ("/v1/responses", "/responses")   # read into the chat shape
 # JSONL keys that are not request fields; every other key is sent as one.
 RESERVED = frozenset(("id", "custom_id", "prompt", "messages", "system"))
 MAX_REPORTED_DUPLICATES = 5
@@ -173,9 +174,10 @@ def line_id(fmt: str, line: int, raw: bytes) -> str:
 
 
 def read_items(path: str, fmt: str, defaults: Defaults,
-               done: Optional[IdSet] = None, urls: tuple[str, ...] = CHAT_URLS) -> Iterator[Item]:
-    """The items to run, in input order, leaving out the ids in ``done``. ``urls`` are
-    the endpoints a Batch API request line may name (remote batch runs others)."""
+               done: Optional[IdSet] = None, urls: tuple[str, ...] = ()) -> Iterator[Item]:
+    """The items to run, in input order, leaving out the ids in ``done``. ``urls``, when
+    given, are the only endpoints a Batch API request line may name, and its body is
+    kept as it is (remote batch); by default chat and responses lines are read."""
     seq = 0
     items = _plain_items(path, defaults) if fmt == "plain" else _json_items(path, fmt, defaults, urls)
     for item in items:
@@ -203,7 +205,7 @@ def _plain_items(path: str, defaults: Defaults) -> Iterator[Item]:
 
 
 def _json_items(path: str, fmt: str, defaults: Defaults,
-                urls: tuple[str, ...] = CHAT_URLS) -> Iterator[Item]:
+                urls: tuple[str, ...] = ()) -> Iterator[Item]:
     base, strict = defaults.base(), fmt == "openai-batch"
     for line, offset, raw in lines_at(path):
         item = _json_item(line, raw, base, defaults.system, strict, urls)
@@ -227,7 +229,7 @@ def _json_item(line: int, raw: bytes, base: dict[str, Any], system: Optional[str
 
 
 def json_body(obj: Any, base: dict[str, Any], system: Optional[str],
-              strict: bool = False, urls: tuple[str, ...] = CHAT_URLS) -> dict[str, Any]:
+              strict: bool = False, urls: tuple[str, ...] = ()) -> dict[str, Any]:
     """The request body for one JSON line; raises :class:`_BadLine`."""
     if not isinstance(obj, dict):
         raise _BadLine("expected a JSON object")
@@ -256,14 +258,24 @@ def json_body(obj: Any, base: dict[str, Any], system: Optional[str],
 
 
 def _batch_body(obj: dict[str, Any], base: dict[str, Any], system: Optional[str],
-                urls: tuple[str, ...] = CHAT_URLS) -> dict[str, Any]:
-    method, url = obj.get("method", "POST"), obj.get("url", urls[0])
-    if str(method).upper() != "POST" or url not in urls:
-        raise _BadLine(f"only POST {urls[0]} is supported, not {method} {url}")
+                urls: tuple[str, ...] = ()) -> dict[str, Any]:
+    accepted = urls or CHAT_URLS + RESPONSES_URLS
+    method, url = obj.get("method", "POST"), obj.get("url", accepted[0])
+    if str(method).upper() != "POST" or url not in accepted:
+        shown = " and ".join(dict.fromkeys(u if u.startswith("/v1") else "/v1" + u
+                                           for u in accepted))
+        raise _BadLine(f"only POST {shown} {'is' if len(accepted) < 3 else 'are'} supported, "
+                       f"not {method} {url}")
     fields = obj["body"]
+    if urls and url not in CHAT_URLS:
+        return _clean(dict(base, **fields))     # remote: sent as it is to its endpoint
+    if url in RESPONSES_URLS:
+        if not fields.get("input"):
+            raise _BadLine("`body.input` must be text or a non-empty list")
+        from ..core.dialects.openai_responses import responses_to_canonical
+
+        fields = responses_to_canonical(fields)
     messages = fields.get("messages")
-    if url not in CHAT_URLS:
-        return _clean(dict(base, **fields))     # another endpoint (remote): no messages
     if not isinstance(messages, list) or not messages:
         raise _BadLine("`body.messages` must be a non-empty list")
     body = dict(base)

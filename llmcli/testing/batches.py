@@ -355,19 +355,23 @@ def error_reply(status: int, message: str) -> tuple[int, Any]:
 
 
 def app_handler(app: Any) -> Handler:
-    """Run a batch line through ``app``'s own handlers, as if it had been a request."""
+    """Run a batch line through ``app``'s own handlers, as if it had been a request: chat
+    completions, embeddings, and the native APIs (Responses, Anthropic Messages)."""
+    from .dialects import native_api
     from .embeddings import embeddings_reply
     from .plans import Delayed, Request, Truncated
 
     def run(url: str, body: Any) -> tuple[int, Any]:
-        raw = json.dumps(body).encode()
+        request = Request("POST", url, "", {"anthropic-version": "2023-06-01"},
+                          json.dumps(body).encode(), True)
+        native = native_api(request)
         try:
             if url == "/v1/embeddings":
                 return 200, embeddings_reply(body, app.config.models)
-            if url == "/v1/responses":
-                return 200, responses_reply(app, body)
-            plan, _ = app._chat(Request("POST", url, "", {}, raw, True), None)
+            plan, _ = native.chat(app, request) if native else app._chat(request, None)
         except RequestError as exc:
+            if native is not None:
+                return exc.status, json.loads(native.error(exc.status, exc.message).body)
             return exc.status, json.loads(error_body(exc.message, exc.type, exc.param, exc.code))
         while isinstance(plan, (Delayed, Truncated)):
             plan = plan.plan if isinstance(plan, Delayed) else plan.reply
@@ -375,21 +379,3 @@ def app_handler(app: Any) -> Handler:
             return error_reply(500, "The request was dropped.")
         return plan.status, json.loads(plan.body)
     return run
-
-
-def responses_reply(app: Any, body: Any) -> dict[str, Any]:
-    """A Responses API answer: the chat echo, in the Responses shape."""
-    from .content import answer_for
-
-    items = body.get("input") if isinstance(body, dict) else None
-    messages = [{"role": "user", "content": items}] if isinstance(items, str) else items
-    if not isinstance(messages, list) or not messages:
-        raise RequestError(400, "Missing required parameter: 'input'.", "input")
-    answer = answer_for(messages, body.get("max_output_tokens"))
-    return {"id": _new_id("resp_"), "object": "response", "model": body.get("model"),
-            "status": "completed" if answer.finish_reason == "stop" else "incomplete",
-            "output": [{"type": "message", "role": "assistant", "content": [
-                {"type": "output_text", "text": answer.content}]}],
-            "usage": {"input_tokens": answer.prompt_tokens,
-                      "output_tokens": answer.completion_tokens,
-                      "total_tokens": answer.prompt_tokens + answer.completion_tokens}}
