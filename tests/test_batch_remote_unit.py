@@ -18,6 +18,9 @@ class FakeAPI:
     """Batches that finish after ``polls`` retrieves; ``lost_create`` makes the first
     create fail after the server carried it out (a timeout on the answer)."""
 
+    uploads = True
+    has_metadata = True
+
     def __init__(self, polls: int = 5, lost_create: bool = False) -> None:
         self.polls, self.lost_create = polls, lost_create
         self.batches: list[dict[str, Any]] = []
@@ -60,7 +63,7 @@ def runner_for(tmp_path: Path, api: FakeAPI, sleeps: list[float], **spec: Any) -
     source = tmp_path / "in.txt"
     source.write_text("a\nb\n")
     runner = Runner(RemoteSpec(str(source), str(tmp_path / "out.jsonl"), **spec), api,
-                    sleep=sleeps.append, clock=lambda: 0.0)
+                    sleep=sleeps.append, wall=lambda: 2e9)
     runner.prepare()
     runner.open_output()
     return runner

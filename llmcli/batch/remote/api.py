@@ -52,6 +52,9 @@ def multipart(path: str, filename: str, purpose: str, boundary: str) -> tuple[in
 class BatchAPI:
     """``/files`` and ``/batches`` of one base URL. Use as a context manager."""
 
+    uploads = True        # requests go up as a file first, then the batch names it
+    has_metadata = True   # batches carry llmcli's job and part tags
+
     def __init__(self, options: ClientOptions, *, transport: Optional[httpx.BaseTransport] = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.options, self._sleep = options, sleep

@@ -19,7 +19,9 @@ from ..reader import CHAT_URLS, Item
 MAX_LINES = 50_000
 MAX_BYTES = 190 * 1000 * 1000
 CHAT, EMBEDDINGS, RESPONSES = "/v1/chat/completions", "/v1/embeddings", "/v1/responses"
+MESSAGES = "/v1/messages"      # Anthropic Message Batches
 ENDPOINTS = (CHAT, EMBEDDINGS, RESPONSES)
+_DIALECT_OF = {RESPONSES: "openai-responses", MESSAGES: "anthropic"}
 _EMBEDDING_FIELDS = ("model", "input", "dimensions", "encoding_format", "user")
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -41,28 +43,30 @@ def endpoint_of_input(first_line: Optional[bytes]) -> Optional[str]:
 
 
 def shape_body(body: dict[str, Any], endpoint: str) -> dict[str, Any]:
-    """A chat body (what the reader builds from a prompt) in ``endpoint``'s shape; a
-    body already in that shape (a Batch API line) is left as it is."""
+    """A canonical chat body (what the reader builds from a prompt) in ``endpoint``'s
+    native shape; a body already in that shape (a Batch API line) is left as it is."""
     if endpoint == CHAT or "messages" not in body:
         return body
-    messages = body["messages"]
     if endpoint == EMBEDDINGS:
-        text = "\n".join(m.get("content") for m in messages
+        text = "\n".join(m.get("content") for m in body["messages"]
                          if isinstance(m, dict) and m.get("role") == "user"
                          and isinstance(m.get("content"), str))
         return {k: v for k, v in dict(body, input=text).items() if k in _EMBEDDING_FIELDS}
-    shaped = {k: v for k, v in body.items() if k not in ("messages", "max_tokens")}
-    shaped["input"] = messages
-    if "max_tokens" in body:
-        shaped["max_output_tokens"] = body["max_tokens"]
-    return shaped
+    from ...core.dialects import get_dialect    # the dialect layer knows the native shape
+
+    native = get_dialect(_DIALECT_OF[endpoint]).build_request(body, stream=False).body
+    return dict(native or {})
 
 
 def request_line(item: Item, endpoint: str) -> bytes:
-    """One Batch API request line for ``item`` (which has a body)."""
+    """One request line for ``item`` (which has a body): an OpenAI Batch API line, or
+    an Anthropic Message Batches request (``custom_id`` and ``params``)."""
     assert item.body is not None
+    body = shape_body(item.body, endpoint)
+    if endpoint == MESSAGES:
+        return (_encode({"custom_id": item.id, "params": body}) + "\n").encode("utf-8")
     return (_encode({"custom_id": item.id, "method": "POST", "url": endpoint,
-                     "body": shape_body(item.body, endpoint)}) + "\n").encode("utf-8")
+                     "body": body}) + "\n").encode("utf-8")
 
 
 @dataclass

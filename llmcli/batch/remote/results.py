@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ...core.chat import ChatResult
 from ...core.errors import APIError, error_kind, status_error
 from ..reader import Item, line_id, lines_at
-from .parts import CHAT, EMBEDDINGS
+from .parts import CHAT, EMBEDDINGS, MESSAGES
 from .state import Part
 
 _loads = json.JSONDecoder().decode
@@ -102,8 +102,7 @@ class Converter:
 
     def __init__(self, records: Any, endpoint: str, latency_ms: int = 0) -> None:
         self.records, self.endpoint, self.latency_ms = records, endpoint, latency_ms
-        self._parse = {CHAT: _chat_result, EMBEDDINGS: _embeddings_result}.get(
-            endpoint, _responses_result)
+        self._parse = parser_for(endpoint)
 
     def record(self, item: Item, obj: Any, missing: tuple[str, str], stats: MergeStats) -> bytes:
         """The record of ``item`` from its parsed result line, or from ``missing``
@@ -129,7 +128,10 @@ class Converter:
             exc = status_error(status if isinstance(status, int) else 500, data,
                                "application/json", request_id)
             return self._error(item, exc, stats)
-        result = self._parse(body, request_id) if isinstance(body, dict) else None
+        try:
+            result = self._parse(body, request_id) if isinstance(body, dict) else None
+        except APIError:
+            result = None
         if result is None:
             return self._error(item, APIError("the result has no usable body",
                                               type="invalid_response", status=status,
@@ -153,15 +155,16 @@ def _line_error(error: Any, missing: tuple[str, str]) -> APIError:
     return exc
 
 
-def result_of(body: Any, endpoint: str, request_id: Optional[str]) -> Optional[ChatResult]:
-    """A successful body as the common result, whatever the endpoint."""
-    if not isinstance(body, dict):
-        return None
-    if endpoint == EMBEDDINGS:
-        return _embeddings_result(body, request_id)
+def parser_for(endpoint: str) -> Callable[[dict[str, Any], Optional[str]], Optional[ChatResult]]:
+    """The function that reads a successful body of ``endpoint`` into a result: chat and
+    embeddings here, the native APIs through their dialect."""
     if endpoint == CHAT:
-        return _chat_result(body, request_id)
-    return _responses_result(body, request_id)
+        return _chat_result
+    if endpoint == EMBEDDINGS:
+        return _embeddings_result
+    from ...core.dialects import anthropic, openai_responses
+
+    return {MESSAGES: anthropic.result_of}.get(endpoint, openai_responses.result_of)
 
 
 def _embeddings_result(body: dict[str, Any], request_id: Optional[str]) -> ChatResult:
@@ -181,22 +184,6 @@ def _chat_result(body: dict[str, Any], request_id: Optional[str]) -> Optional[Ch
     content = message.get("content") if isinstance(message, dict) else None
     return ChatResult(_text(content), choices[0].get("finish_reason"), body.get("usage"),
                       body.get("id"), body.get("model"), body, request_id)
-
-
-def _responses_result(body: dict[str, Any], request_id: Optional[str]) -> ChatResult:
-    texts = []
-    for entry in body.get("output") or ():
-        if isinstance(entry, dict) and entry.get("type") == "message":
-            texts.extend(p.get("text", "") for p in entry.get("content") or ()
-                         if isinstance(p, dict) and p.get("type") == "output_text")
-    usage = body.get("usage")
-    if isinstance(usage, dict):
-        usage = {"prompt_tokens": usage.get("input_tokens"),
-                 "completion_tokens": usage.get("output_tokens"),
-                 "total_tokens": usage.get("total_tokens")}
-    finish = {"completed": "stop", "incomplete": "length"}.get(body.get("status"))
-    return ChatResult("".join(texts), finish, usage, body.get("id"), body.get("model"),
-                      body, request_id)
 
 
 def _text(content: Any) -> str:

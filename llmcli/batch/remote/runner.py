@@ -34,6 +34,7 @@ from .state import JobState, Part
 
 FIRST_POLL = 1.0          # seconds before the first poll; doubles up to poll_interval
 LOOKUP_SLACK = 600.0      # list batches back to this long before the job began (clock skew)
+CLOCK_SLACK = 60.0        # an untagged batch may look this much older than its create
 CREATE_TRIES = 3
 WRITE_CHUNK = 512         # records per write while merging
 KILL_ENV = "LLMCLI_REMOTE_KILL_AT"   # tests: SIGKILL the process at a named step
@@ -82,12 +83,12 @@ class Runner:
     """One remote job. ``prepare`` first; then ``submit``, ``wait``, ``status``, ``cancel``."""
 
     def __init__(self, spec: RemoteSpec, api: Any, *, secrets: list[str] = (),  # type: ignore[assignment]
-                 clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
+                 wall: Callable[[], float] = time.time,
                  on_progress: Optional[Callable[[Progress], None]] = None,
                  on_note: Optional[Callable[[str], None]] = None) -> None:
         self.spec, self.api, self.secrets = spec, api, list(secrets)
-        self.clock, self.sleep = clock, sleep
+        self.sleep, self.wall = sleep, wall
         self.on_progress, self.on_note = on_progress, on_note or (lambda text: None)
         self.state_path = st.path_for(spec.output)
         self.state: Optional[JobState] = None
@@ -207,17 +208,42 @@ class Runner:
         stopping at batches older than the job)."""
         assert self.state is not None
         oldest = self.state.created_at - LOOKUP_SLACK
-        found: dict[int, dict[str, Any]] = {}
+        recent = []
         for batch in self.api.each_batch():
             created = batch.get("created_at")
             if isinstance(created, (int, float)) and created < oldest:
                 break
+            recent.append(batch)
+        if not self.api.has_metadata:
+            return self._match_untagged(recent)
+        found: dict[int, dict[str, Any]] = {}
+        for batch in recent:
             meta = batch.get("metadata")
             if isinstance(meta, dict) and meta.get("llmcli_job") == self.state.job_id:
                 try:
                     found.setdefault(int(meta.get("llmcli_part")), batch)
                 except (TypeError, ValueError):
                     continue
+        return found
+
+    def _match_untagged(self, recent: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """Without metadata: a part in ``creating`` is the batch, not yet known to this
+        job, created after the part's create began, with as many requests as the part
+        (the oldest such batch; docs/batch.md says what this cannot tell apart)."""
+        assert self.state is not None
+        known = {p.batch_id for p in self.state.parts if p.batch_id}
+        found: dict[int, dict[str, Any]] = {}
+        for part in self.state.parts:
+            if part.stage != "creating" or part.creating_at is None:
+                continue
+            for batch in reversed(recent):           # oldest first
+                created = batch.get("created_at")
+                total = (batch.get("request_counts") or {}).get("total")
+                if (batch.get("id") not in known and isinstance(created, (int, float))
+                        and created >= part.creating_at - CLOCK_SLACK and total == part.lines):
+                    found[part.number] = batch
+                    known.add(batch.get("id"))
+                    break
         return found
 
     def submit(self) -> list[Part]:
@@ -236,11 +262,13 @@ class Runner:
             state.parts.append(part)
             try:
                 self._save()                       # before the upload: remote state next
-                self._upload(part, planned.path)
+                if self.api.uploads:
+                    self._upload(part, planned.path)
+                    os.unlink(planned.path)
+                self._create(part, part.file_id or planned.path)
             finally:
                 if planned.path and os.path.exists(planned.path):
                     os.unlink(planned.path)
-            self._create(part)
             created.append(part)
         return created
 
@@ -259,14 +287,16 @@ class Runner:
         self._save()
         kill_point("uploaded")
 
-    def _create(self, part: Part) -> None:
-        assert self.state is not None and part.file_id is not None
-        part.stage = "creating"
+    def _create(self, part: Part, source: Optional[str]) -> None:
+        """Create the part's batch from ``source`` (the uploaded file's id, or the
+        request file itself for an API that takes requests inline)."""
+        assert self.state is not None and source is not None
+        part.stage, part.creating_at = "creating", self.wall()
         self._save()                               # before the request that costs money
         meta = {"llmcli_job": self.state.job_id, "llmcli_part": str(part.number)}
         for attempt in range(1, CREATE_TRIES + 1):
             try:
-                batch = self.api.create(part.file_id, self.endpoint, self.state.completion_window,
+                batch = self.api.create(source, self.endpoint, self.state.completion_window,
                                         meta)
                 break
             except APIError as exc:

@@ -45,6 +45,7 @@ its items go out in a new part)."""
     error_file_id: Optional[str] = None
     errors: Optional[dict[str, Any]] = None   # the batch's own errors (validation failure)
     seconds: int = 0                          # from the batch's creation to its end
+    creating_at: Optional[float] = None       # wall time just before the create request
 
     @property
     def live(self) -> bool:
