@@ -245,3 +245,62 @@ def test_usage_errors(env: dict[str, str], tmp_path: Path) -> None:
     other = prompts(tmp_path / "x", 2)
     wrong = remote(env, str(other), "-o", str(out), "--resume")
     assert wrong.returncode == 2 and "same input" in wrong.stderr
+
+
+# -- Anthropic Message Batches -------------------------------------------------------
+def test_sdk_anthropic_message_batches(bserver: MockOpenAIServer) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=bserver.base_url[:-len("/v1")], api_key=API_KEY)
+    requests = [{"custom_id": f"r{i}", "params": {
+        "model": "test-model", "max_tokens": 20,
+        "messages": [{"role": "user", "content": f"hi {i}" + (" #fault:500" if i == 1 else "")}]}}
+        for i in range(3)]
+    batch = client.messages.batches.create(requests=requests)
+    assert batch.processing_status == "in_progress" and batch.request_counts.processing == 3
+    for _ in range(200):
+        batch = client.messages.batches.retrieve(batch.id)
+        if batch.processing_status == "ended":
+            break
+    assert (batch.request_counts.succeeded, batch.request_counts.errored) == (2, 1)
+    results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
+    assert results["r0"].type == "succeeded" and results["r0"].message.content[0].text == "echo: hi 0"
+    assert results["r1"].type == "errored"
+    assert batch.id in [b.id for b in client.messages.batches.list(limit=3)]
+    assert client.messages.batches.cancel(batch.id).processing_status == "ended"
+
+
+def anthropic_remote(env: dict[str, str], *args: str, **kw: Any):
+    e = dict(env, ANTHROPIC_API_KEY=API_KEY)
+    return run_cli("--api", "anthropic", "batch", *args, "--remote", *FAST, "--base-url",
+                   env["OPENAI_BASE_URL"], env=e, **kw)
+
+
+@pytest.mark.parametrize("step", [None, "created"])
+def test_anthropic_remote_and_a_kill_after_create(env: dict[str, str], tmp_path: Path,
+                                                  bserver, step: str) -> None:
+    source, out = prompts(tmp_path, 5, ("bad #fault:500",)), tmp_path / "out.jsonl"
+    before = created(bserver)
+    if step:
+        killed = anthropic_remote(dict(env, LLMCLI_REMOTE_KILL_AT=step), str(source), "-o",
+                                  str(out), "--remote-max-lines", "4", process=True)
+        assert killed.returncode == -9, killed.stderr
+    done = anthropic_remote(env, str(source), "-o", str(out), "--remote-max-lines", "4",
+                            *(["--resume"] if step else []))
+    assert done.returncode == 7, done.stderr
+    assert created(bserver) - before == 2                 # found by time and size: no twin
+    got = records(out)
+    assert [r["id"] for r in got] == [str(i) for i in range(1, 7)]
+    assert [r["status"] for r in got] == ["ok"] * 5 + ["error"]
+    assert got[0]["content"] == "echo: question 1" and got[5]["error"]["status"] == 500
+
+
+def test_anthropic_expiry_then_resume(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    source, out = prompts(tmp_path, 3), tmp_path / "out.jsonl"
+    bserver.batch_knobs(expire_after=1)
+    assert anthropic_remote(env, str(source), "-o", str(out)).returncode == 7
+    assert [r["error"] and r["error"]["code"] for r in records(out)] == \
+        [None, "batch_expired", "batch_expired"]
+    bserver.batch_knobs(expire_after=None)
+    assert anthropic_remote(env, str(source), "-o", str(out), "--resume").returncode == 0
+    assert sorted(r["id"] for r in records(out) if r["status"] == "ok") == ["1", "2", "3"]

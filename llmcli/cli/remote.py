@@ -44,20 +44,21 @@ def run_remote(*, input: str, output: Optional[str], options: Any, defaults: Any
                poll_interval: float) -> int:
     """The whole --remote command; returns the exit code."""
     from ..batch.reader import InputError
-    from ..batch.remote.api import BatchAPI
+    from ..batch.remote.providers import engine_for
     from ..batch.remote.runner import RemoteSpec, Runner
 
     if not output:
         raise click.UsageError("--remote needs -o FILE: the job's state is kept beside it")
     if input == "-":
         raise click.UsageError("--remote reads INPUT twice and again on --resume: give a file, not -")
+    api, endpoint = engine_for(options, endpoint)
     spec = RemoteSpec(input=input, output=output, input_format=input_format,
                       output_format=output_format, defaults=defaults, endpoint=endpoint,
                       window=window, max_lines=max_lines, max_bytes=max_bytes,
                       poll_interval=poll_interval, resume=resume or status or cancel,
                       force=force or dry_run)     # a dry run writes nothing
     view = _View(quiet)
-    with BatchAPI(options) as api:
+    with api:
         runner = Runner(spec, api, secrets=options.secrets(), on_progress=view.show,
                         on_note=None if dry_run else (lambda text: warn(text)))
         try:

@@ -74,6 +74,7 @@ class BatchService:
         self.files: dict[str, tuple[dict[str, Any], bytes]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.created = 0      # batches ever created: tests count duplicates with it
+        self.messages: Any = None   # Anthropic Message Batches (message_batches.py), on first use
         self._tasks: set[asyncio.Task[None]] = set()
 
     def route(self, method: str, path: str, query: str, headers: dict[str, str],
