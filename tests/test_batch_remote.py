@@ -304,3 +304,60 @@ def test_anthropic_expiry_then_resume(env: dict[str, str], tmp_path: Path, bserv
     bserver.batch_knobs(expire_after=None)
     assert anthropic_remote(env, str(source), "-o", str(out), "--resume").returncode == 0
     assert sorted(r["id"] for r in records(out) if r["status"] == "ok") == ["1", "2", "3"]
+
+
+# -- listing, progress, Ctrl-C -----------------------------------------------------
+def test_batches_lists_jobs_and_parts(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    source, out = prompts(tmp_path, 3), tmp_path / "out.jsonl"
+    submitted = remote(env, str(source), "-o", str(out), "--detach", "--remote-max-lines", "2")
+    job = json.loads((tmp_path / "out.jsonl.remote.json").read_text())["job_id"]
+    listed = run_cli("batches", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    mine = [r for r in json.loads(listed.stdout) if r["job"] == job]
+    assert sorted((r["part"], r["batch"]) for r in mine) == \
+        list(zip(["1", "2"], submitted.stdout.split()))
+    table = run_cli("batches", env=env).stdout.splitlines()
+    assert table[0].split() == ["job", "part", "batch", "status", "done", "total", "created"]
+    assert any(job in line for line in table[1:])
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(env: dict[str, str], tmp_path: Path,
+                                                      bserver) -> None:
+    bserver.batch_knobs(line_seconds=0.02)
+    done = remote(env, str(prompts(tmp_path, 5)), "-o", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 0
+    status = [line for line in done.stderr.splitlines() if line.startswith("llmcli: batch --remote: ")
+              and "requests" in line]
+    assert status and "/5 requests" in status[0]
+    assert "\r" not in done.stderr
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_waiting_detaches(env: dict[str, str], tmp_path: Path, bserver,
+                                         signame: str) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    bserver.batch_knobs(line_seconds=0.2)
+    source, out = prompts(tmp_path, 6), tmp_path / "out.jsonl"
+    child = subprocess.Popen([sys.executable, "-m", "llmcli", "batch", str(source), "-o", str(out),
+                              "--remote", *FAST], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    state = tmp_path / "out.jsonl.remote.json"
+    for _ in range(200):      # wait until the batch exists, then interrupt the waiting
+        if state.exists() and '"submitted"' in state.read_text():
+            break
+        time.sleep(0.05)
+    child.send_signal(getattr(signal, signame))
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 130, err
+    assert "detached" in err and "--resume" in err
+    batch_id = json.loads(state.read_text())["parts"][0]["batch_id"]
+    bserver.batch_knobs(line_seconds=0.0)
+    before = created(bserver)
+    again = remote(env, str(source), "-o", str(out), "--resume")
+    assert again.returncode == 0 and created(bserver) == before
+    assert json.loads(state.read_text())["parts"][0]["batch_id"] == batch_id
+    assert len(records(out)) == 6
