@@ -14,6 +14,7 @@ import pytest
 from llmcli.cli.conversation import load_conversation, save_conversation
 
 from .conftest import ROOT
+from .harness import interruptible
 
 
 def turn(role: str, text: str) -> dict[str, str]:
@@ -50,7 +51,8 @@ def test_a_kill_during_the_second_turn_leaves_the_first_intact(cli, api_env, tmp
     cmd = [sys.executable, "-m", "llmcli", "stream", "--conversation", str(conv),
            "#chunks:100 #interval:50 slow"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=api_env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=interruptible)
     try:
         assert proc.stdout.read(3) == b"w0 "     # the second reply is being written
         proc.send_signal(sig)

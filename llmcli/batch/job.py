@@ -24,7 +24,7 @@ from . import reader, resume
 from .engine import Engine, EngineOptions, Outcome, Stats, run_with_signals
 from .reader import Defaults, InputError, Item
 from .records import records_for
-from .writer import FdSink, RecordWriter, stdout_sink
+from .writer import FdSink, RecordWriter, StreamSink, stdout_sink
 
 MIN_WINDOW = 256
 WINDOW_PER_WORKER = 8
@@ -112,6 +112,7 @@ class Job:
         the process's when None); returns how the run ended."""
         spec = self.spec
         assert self.client is not None, "prepare() first"
+        sink: "FdSink | StreamSink"
         if spec.output:
             sink = FdSink.open(spec.output, append=spec.resume)
         else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import IO, Any, BinaryIO, Optional
+from typing import IO, Any, BinaryIO, Optional, cast
 
 
 class FdSink:
@@ -71,7 +71,7 @@ def stdout_sink(stdout: Optional[IO[Any]]) -> "FdSink | StreamSink":
     try:
         return FdSink(stdout.fileno())
     except (OSError, ValueError, AttributeError):   # io.UnsupportedOperation is both
-        return StreamSink(getattr(stdout, "buffer", stdout))
+        return StreamSink(cast(BinaryIO, getattr(stdout, "buffer", stdout)))
 
 
 class RecordWriter:

@@ -119,7 +119,10 @@ def sigterm_as_interrupt() -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+    return restore
 
 
 def run(args: list[str], env: Optional[Environment] = None) -> int:
@@ -149,7 +152,7 @@ def _stdio(env: Environment) -> Iterator[None]:
         sys.stdout = env.stdout
     if env.stderr is not None:
         sys.stderr = env.stderr
-    sys.stdin = env.stdin    # type: ignore[assignment]
+    sys.stdin = env.stdin
     try:
         yield
     finally:

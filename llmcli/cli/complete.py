@@ -24,7 +24,7 @@ def config_values(kind: str, config: Optional[str] = None) -> list[str]:
     except Exception:   # a broken file: offer nothing rather than an error
         return []
     data: dict[str, Any] = cfg.data if cfg is not None else {}
-    profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
+    profiles: dict[str, Any] = data["profiles"] if isinstance(data.get("profiles"), dict) else {}
     if kind == "profile":
         return sorted(str(name) for name in profiles)
     if kind == "model":

@@ -12,7 +12,7 @@ from .options import redact, redact_obj
 from .retry import parse_retry_after
 
 if TYPE_CHECKING:
-    from .dialects import Dialect
+    from .dialects.protocol import Dialect
 
 
 @dataclass
@@ -126,7 +126,7 @@ def parse_chat(body: bytes, status: int, headers: Mapping[str, str],
 def parse_chat_body(body: bytes, status: int, headers: Mapping[str, str]) -> ChatResult:
     """A `chat.completion` object as a :class:`ChatResult`."""
     request_id = request_id_of(headers)
-    obj = load_json(body, status, request_id)
+    obj: Any = load_json(body, status, request_id)
     if isinstance(obj, dict) and obj.get("error"):
         raise stream_error(obj, request_id, streaming=False)
     choices = obj.get("choices") if isinstance(obj, dict) else None
@@ -134,7 +134,7 @@ def parse_chat_body(body: bytes, status: int, headers: Mapping[str, str]) -> Cha
         raise InvalidResponseError("the response has no choices", status=status,
                                    request_id=request_id, body=obj)
     choice = choices[0]
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    message: dict[str, Any] = choice["message"] if isinstance(choice.get("message"), dict) else {}
     return ChatResult(content=_text(message.get("content")),
                       finish_reason=choice.get("finish_reason"), usage=obj.get("usage"),
                       id=obj.get("id"), model=obj.get("model"), raw=obj,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 # First: ._httpx imports httpx without httpx's own CLI tool (rich, pygments: 40-50 ms).
 from ._httpx import default_tls_context  # isort: skip
@@ -13,11 +13,14 @@ from ._httpx import default_tls_context  # isort: skip
 import httpx
 
 from .chat import ChatResult, check_status, parse_chat, redact_error, request_id_of
-from .dialects import HTTPRequest, StreamFolder, get_dialect
+from .dialects import HTTPRequest, get_dialect
 from .errors import APIConnectionError, APIError, APITimeoutError, ConfigError, InvalidResponseError
 from .options import ClientOptions, log, redact
 from .retry import Attempts, Deadline
 from .sse import SSEDecoder
+
+if TYPE_CHECKING:
+    from .dialects.protocol import StreamFolder
 
 
 @contextlib.contextmanager

@@ -194,6 +194,8 @@ def _describe_body(body: bytes, content_type: str) -> tuple[str, dict[str, Any],
         parsed = json.loads(text) if text else None
     except ValueError:
         parsed = None
+    if isinstance(parsed, list) and len(parsed) == 1:
+        parsed = parsed[0]   # Gemini's streaming endpoints wrap the error in a list
     if isinstance(parsed, dict):
         message, fields = _from_json_error(parsed)
         if message:

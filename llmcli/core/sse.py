@@ -27,13 +27,14 @@ _new_event = tuple.__new__
 class SSEDecoder:
     """Incremental decoder: call :meth:`feed` with each chunk, :meth:`close` at EOF."""
 
-    __slots__ = ("_buf", "_data", "_event", "_id")
+    __slots__ = ("_buf", "_data", "_event", "_id", "_names")
 
     def __init__(self) -> None:
         self._buf = b""
         self._data: list[bytes] = []
         self._event: Optional[str] = None
         self._id: Optional[str] = None
+        self._names: dict[bytes, str] = {}   # `event: NAME` lines seen, decoded once
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Decode a chunk; return the events it completed (often none or one)."""
@@ -66,7 +67,10 @@ class SSEDecoder:
             if line.startswith(b"data: "):
                 data.append(line[6:])
             elif line:
-                if line[0] != 0x3A:             # not a ':' comment
+                if line.startswith(b"event: "):   # Anthropic's and Responses' every event
+                    name = self._names.get(line)
+                    self._event = name if name is not None else self._name(line)
+                elif line[0] != 0x3A:             # not a ':' comment
                     self._field(line)
             elif data:
                 raw = data[0] if len(data) == 1 else b"\n".join(data)
@@ -77,6 +81,14 @@ class SSEDecoder:
             else:
                 self._event = None
         return events
+
+    def _name(self, line: bytes) -> str:
+        """Decode an ``event: NAME`` line; a stream has a handful of names, so they are
+        kept (up to a bound: a hostile server cannot grow the table without end)."""
+        name = line[7:].decode("utf-8", "replace")
+        if len(self._names) < 64:
+            self._names[line] = name
+        return name
 
     def _field(self, line: bytes) -> None:
         name, _, value = line.partition(b":")

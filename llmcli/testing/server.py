@@ -177,7 +177,11 @@ class MockOpenAIServer:
     def reset(self) -> None:
         """Clear statistics, fault counters and queued faults."""
         app = self._require_listener().app
-        self._call(lambda: (app.stats.reset(), app.faults.reset()))
+        def reset_both() -> None:
+            app.stats.reset()
+            app.faults.reset()
+
+        self._call(reset_both)
 
     def queue_faults(self, faults: list[dict[str, Any]]) -> None:
         """Queue faults (``[{"status": 429, "count": 2}, {"kind": "drop"}]``) for chat requests."""
