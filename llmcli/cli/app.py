@@ -66,10 +66,11 @@ def main(
 
 
 def _register() -> None:
-    from . import batch, chat, config_cmd, models
+    from . import batch, batches, chat, config_cmd, models
 
     chat.register(app)
     batch.register(app)
+    batches.register(app)
     models.register(app)
     app.add_typer(config_cmd.app, name="config")
 

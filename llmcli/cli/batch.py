@@ -12,6 +12,7 @@ import click
 import typer
 
 from . import common as c
+from . import remote as r
 from .env import current
 from .errors import (ExitCode, Interrupted, StdoutClosed, add_secret, exit_code_for, report,
                      safe, state)
@@ -67,6 +68,16 @@ def batch(
     max_time: c.MaxTime = None,
     retries: c.Retries = None,
     transport: Transport = "aiohttp",
+    remote: r.RemoteOpt = False,
+    detach: r.DetachOpt = False,
+    status: r.StatusOpt = False,
+    cancel: r.CancelOpt = False,
+    dry_run: r.DryRunOpt = False,
+    endpoint: r.EndpointOpt = None,
+    completion_window: r.WindowOpt = "24h",
+    remote_max_lines: r.MaxLinesOpt = 50_000,
+    remote_max_bytes: r.MaxBytesOpt = 190_000_000,
+    poll_interval: r.PollOpt = 60.0,
 ) -> None:
     """Run a file of prompts concurrently: exactly one JSONL record per input.
 
@@ -92,6 +103,19 @@ def batch(
     options = c.client_options(settings, key_in_budget=False)
     for secret in options.secrets():    # header credentials too, not only the key
         add_secret(secret)
+    if remote or detach or status or cancel or dry_run:
+        if not remote:
+            raise click.UsageError("--detach, --status, --cancel and --dry-run go with --remote")
+        code = r.run_remote(
+            input=input, output=output, options=options, input_format=input_format,
+            output_format=output_format, resume=resume, force=force, quiet=quiet,
+            defaults=_defaults(settings, system, temperature, max_tokens, param),
+            detach=detach, status=status, cancel=cancel, dry_run=dry_run, endpoint=endpoint,
+            window=completion_window, max_lines=remote_max_lines, max_bytes=remote_max_bytes,
+            poll_interval=poll_interval)
+        if code:
+            raise typer.Exit(code)
+        return
     engine = EngineOptions(concurrency=concurrency, rpm=rpm, tpm=tpm, fail_fast=fail_fast,
                            grace=grace, retry=options.retry, max_time=options.max_time)
     spec = JobSpec(input=input, output=output, input_format=input_format,
