@@ -13,10 +13,11 @@ were paid for and will be sent again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from .errors import BusyError, FileWriteError
 
@@ -104,6 +105,20 @@ class FileLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def holding(path: Optional[str], *, active: bool = True, wait: float = 0.0) -> Iterator[None]:
+    """Hold ``path``'s lock for the ``with`` block (nothing when not ``active``, for no
+    path, or for a path that is not a regular file)."""
+    if not (active and path and lockable(path)):
+        yield
+        return
+    lock = FileLock(path).acquire(wait)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _read_journal(fd: int) -> tuple[Optional[int], int]:
