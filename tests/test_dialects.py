@@ -401,3 +401,32 @@ def test_anthropic_text_delta_shortcut_reads_what_json_reads(text: str, compact:
     assert state.parts == ([text] if text else [])
     other = dict(event, delta={"type": "text_delta", "text": text, "extra": 1})
     assert state.apply(json.dumps(other, separators=(",", ":"))) == (text or None)
+
+
+MIXED_SSE = (b"event: message_start\ndata: {\"a\":1}\n\n"
+             b"data: plain\n\n"
+             b": keep-alive\n\n"
+             b"id: 7\ndata: with id\n\n"
+             b"data: after id\n\n"
+             b"event: two\ndata: line1\ndata: line2\n\n"
+             b"\n\n\ndata: after blanks\n\n"
+             b"event:nospace\ndata:nospace\n\n"
+             b"event: named\ndata: \n\n"
+             b"event: orphan\n\n"
+             b"data: last\n\n")
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 5, 8, 13, 40, len(MIXED_SSE)])
+def test_sse_blocks_decode_like_lines_however_the_bytes_are_split(step: int) -> None:
+    """The block shortcut in SSEDecoder must give exactly what the line-by-line rules
+    give: whole input at once against every split, with LF and with CRLF."""
+    expected = [("{\"a\":1}", "message_start", None), ("plain", None, None),
+                ("with id", None, "7"), ("after id", None, "7"),
+                ("line1\nline2", "two", "7"), ("after blanks", None, "7"),
+                ("nospace", "nospace", "7"), ("", "named", "7"), ("last", None, "7")]
+    for data in (MIXED_SSE, MIXED_SSE.replace(b"\n", b"\r\n")):
+        decoder, events = SSEDecoder(), []
+        for i in range(0, len(data), step):
+            events.extend(decoder.feed(data[i:i + step]))
+        events.extend(decoder.close())
+        assert [tuple(e) for e in events] == expected
