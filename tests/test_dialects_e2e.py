@@ -210,6 +210,11 @@ def test_status_faults_map_to_the_documented_error_types(run, status, kind):
     assert error["retryable"] is (status >= 429)
 
 
+def test_permission_denied_is_exit_4(run):
+    done = run("chat", "--retries", "0", "#fault:403 x")
+    assert done.returncode == 4 and "403" in one_error_line(done)
+
+
 def test_retries_recover_with_verbose_logging_and_no_key(run, tag):
     done = run("-v", "chat", f"{tag} #fault:529@0*2 hi")
     assert done.returncode == 0, done.stderr
@@ -265,10 +270,16 @@ def test_the_key_in_the_query_string_is_masked_everywhere(server, tmp_path):
     cfg.write_text(f"profiles:\n  g:\n    api: gemini\n    base_url: {base_url(server, 'gemini')}"
                    f"\n    api_key: {API_KEY}\n    auth_query: key\n    model: test-model\n")
     log = tmp_path / "debug.log"
-    for args in (["chat", "hi"], ["stream", "hi"], ["chat", "-m", "nope", "x"], ["models"]):
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text('{"id": "1", "prompt": "via batch"}\n{"id": "2", "prompt": "x",'
+                      ' "model": "nope"}\n')
+    for args in (["chat", "hi"], ["stream", "hi"], ["chat", "-m", "nope", "x"], ["models"],
+                 ["batch", str(source), "-o", str(out), "--force"]):
         done = run_cli("-v", "--debug", "--log-file", str(log), "--config", str(cfg),
                        *args, "-p", "g")
         assert API_KEY not in done.stdout + done.stderr + log.read_text()
+    assert API_KEY not in out.read_text()
+    assert json.loads(out.read_text().splitlines()[0])["content"] == reply_for(user("via batch"))
     request = last_request(server)
     assert request["query"].get("key") == API_KEY and "x-goog-api-key" not in request["headers"]
 
