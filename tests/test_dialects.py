@@ -430,3 +430,14 @@ def test_sse_blocks_decode_like_lines_however_the_bytes_are_split(step: int) -> 
             events.extend(decoder.feed(data[i:i + step]))
         events.extend(decoder.close())
         assert [tuple(e) for e in events] == expected
+
+
+def test_response_format_merges_with_the_same_object_given_as_a_param() -> None:
+    anthropic = build("anthropic", canonical(response_format=SCHEMA,
+                                             output_config={"effort": "low"})).body
+    assert anthropic["output_config"]["effort"] == "low"
+    assert anthropic["output_config"]["format"]["type"] == "json_schema"
+    responses = build("openai-responses", canonical(response_format=SCHEMA,
+                                                    text={"verbosity": "low"})).body
+    assert responses["text"]["verbosity"] == "low"
+    assert responses["text"]["format"]["name"] == "person"

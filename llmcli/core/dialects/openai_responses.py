@@ -221,12 +221,13 @@ class OpenAIResponses:
                 out[name] = body[name]
         if max_tokens(body) is not None:
             out["max_output_tokens"] = max_tokens(body)
-        fmt = text_format(body)
-        if fmt is not None:
-            out["text"] = {"format": fmt}
         if body.get("stop") is not None:
             out["stop"] = body["stop"]   # not a Responses field: the server says so
-        out.update(extras(body))
+        more = extras(body)
+        fmt = text_format(body)
+        if fmt is not None:   # merged with a `text` from --param (verbosity, ...)
+            more["text"] = {**as_dict(more.get("text")), "format": fmt}
+        out.update(more)
         if stream:
             out["stream"] = True
         return HTTPRequest("POST", "/responses", out)
