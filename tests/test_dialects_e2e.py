@@ -309,3 +309,32 @@ def test_interactive_chat_in_a_native_dialect(server, env, tmp_path, api):
     assert [m["content"] for m in json.loads(conv.read_text())] == [
         "first turn", reply_for(user("first turn")), "second turn",
         reply_for(user("second turn"))]
+
+
+@pytest.fixture(scope="module")
+def leaky_server() -> Any:
+    """Echoes the raw key into every error body and every x-request-id."""
+    with MockOpenAIServer(api_key=API_KEY, echo_key=True) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("args", [
+    ["chat", "--json", "hi"], ["stream", "--json", "hi"], ["models", "--json"],
+    ["chat", "--json", "--retries", "0", "#fault:500 x"], ["chat", "-m", "nope", "x"]])
+def test_a_server_that_echoes_the_key_never_gets_it_shown(leaky_server, env, api, args,
+                                                          tmp_path):
+    log = tmp_path / "debug.log"
+    leaky = dict(env, LLMCLI_BASE_URL=base_url(leaky_server, api))
+    done = run_cli("-v", "--debug", "--log-file", str(log), *args, env=leaky)
+    everything = done.stdout + done.stderr + log.read_text()
+    assert API_KEY not in everything
+    if args[0] != "models":   # models shows no request id: nothing echoed to mask
+        assert "sk-...WXYZ" in everything   # the echo is there, masked
+
+
+def test_a_wrong_key_echoed_back_is_masked(leaky_server, env, api):
+    wrong = "sk-wrong-key-abcdefghijkl5678"
+    leaky = dict(env, LLMCLI_BASE_URL=base_url(leaky_server, api), LLMCLI_API_KEY=wrong)
+    done = run_cli("chat", "--json", "hi", env=leaky)
+    assert done.returncode == 4
+    assert wrong not in done.stdout + done.stderr and "sk-...5678" in done.stderr
