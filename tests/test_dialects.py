@@ -441,3 +441,17 @@ def test_response_format_merges_with_the_same_object_given_as_a_param() -> None:
                                                     text={"verbosity": "low"})).body
     assert responses["text"]["verbosity"] == "low"
     assert responses["text"]["format"]["name"] == "person"
+
+
+@pytest.mark.parametrize("name", list(DIALECTS))
+def test_every_dialect_provides_the_whole_protocol(name: str) -> None:
+    from llmcli.core.dialects.protocol import Dialect, StreamFolder
+
+    dialect = get_dialect(name)
+    wanted = [m for m in vars(Dialect) if not m.startswith("_")]
+    assert wanted and all(hasattr(dialect, m) for m in wanted), name
+    assert dialect.name == name
+    state = dialect.stream_state("req")
+    folder = [m for m in list(vars(StreamFolder)) + list(StreamFolder.__annotations__)
+              if not m.startswith("_")]
+    assert all(hasattr(state, m) for m in folder) and state.request_id == "req"
