@@ -455,3 +455,14 @@ def test_every_dialect_provides_the_whole_protocol(name: str) -> None:
     folder = [m for m in list(vars(StreamFolder)) + list(StreamFolder.__annotations__)
               if not m.startswith("_")]
     assert all(hasattr(state, m) for m in folder) and state.request_id == "req"
+
+
+def test_a_file_given_by_url_is_sent_by_reference() -> None:
+    part = {"type": "file", "file": {"file_data": "https://x.test/a.pdf"}}
+    body = {"model": "m", "messages": [{"role": "user", "content": [part]}]}
+    assert build("openai-responses", body).body["input"][0]["content"] == [
+        {"type": "input_file", "file_url": "https://x.test/a.pdf"}]
+    assert build("anthropic", body).body["messages"][0]["content"] == [
+        {"type": "document", "source": {"type": "url", "url": "https://x.test/a.pdf"}}]
+    assert build("gemini", body).body["contents"][0]["parts"] == [
+        {"fileData": {"mimeType": "application/pdf", "fileUri": "https://x.test/a.pdf"}}]

@@ -41,9 +41,12 @@ def _part(part: dict[str, Any], text_kind: str) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "input_file"}
         if f.get("file_id"):
             out["file_id"] = f["file_id"]
-        if f.get("file_data"):
-            out["file_data"] = f["file_data"]
+        data = str(f.get("file_data") or "")
+        if data.startswith("data:"):
+            out["file_data"] = data
             out["filename"] = f.get("filename") or "file"
+        elif data:   # a URL where the data would be: the Responses API fetches it
+            out["file_url"] = data
         return out
     if kind == "text":
         return {"type": text_kind, "text": str(part.get("text") or "")}
