@@ -338,3 +338,15 @@ def test_a_wrong_key_echoed_back_is_masked(leaky_server, env, api):
     done = run_cli("chat", "--json", "hi", env=leaky)
     assert done.returncode == 4
     assert wrong not in done.stdout + done.stderr and "sk-...5678" in done.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after", "equals"])
+def test_the_api_flag_stands_anywhere_and_beats_the_environment(server, where):
+    """`--api` is global, and may be typed after the command like -v."""
+    flag = ["--api=anthropic"] if where == "equals" else ["--api", "anthropic"]
+    args = flag + ["chat", "hi"] if where == "before" else ["chat", "hi", *flag]
+    environ = dict(os.environ, LLMCLI_API="gemini", LLMCLI_BASE_URL=server.base_url,
+                   LLMCLI_API_KEY=API_KEY, LLMCLI_MODEL="test-model")
+    done = run_cli(*args, env=environ)
+    assert done.returncode == 0, done.stderr
+    assert last_request(server)["path"] == "/v1/messages"
