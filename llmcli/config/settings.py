@@ -181,8 +181,16 @@ class Settings:
             text = mask_key(value) if name == "api_key" else redact(_show(value), secrets)
             if name in ("base_url", "proxy"):
                 text = mask_url(text)     # a URL's password, however short
-            rows.append((name, text, self.sources.get(name, "default")))
+            rows.append((name, text, self._source(name)))
         return rows
+
+    def _source(self, name: str) -> str:
+        """Where a value came from; a native dialect's own default says so."""
+        api = self.values.get("api") or DEFAULT_API
+        chosen = self.sources.get("api", "default") != "default"
+        if name in DIALECT_DEFAULTS and chosen and self._from_default(name, spec(api)):
+            return f"default of api {api}"
+        return self.sources.get(name, "default")
 
 
 def _show(value: Any) -> str:
