@@ -361,3 +361,17 @@ def test_a_signal_while_waiting_detaches(env: dict[str, str], tmp_path: Path, bs
     assert again.returncode == 0 and created(bserver) == before
     assert json.loads(state.read_text())["parts"][0]["batch_id"] == batch_id
     assert len(records(out)) == 6
+
+
+def test_resume_in_another_output_format_is_refused(env: dict[str, str], tmp_path: Path) -> None:
+    source, out = prompts(tmp_path, 2), tmp_path / "out.jsonl"
+    assert remote(env, str(source), "-o", str(out), "--detach").returncode == 0
+    other = remote(env, str(source), "-o", str(out), "--resume", "--output-format", "openai-batch")
+    assert other.returncode == 2 and "--output-format jsonl" in other.stderr
+
+
+def test_gemini_has_no_batch_engine(env: dict[str, str], tmp_path: Path) -> None:
+    done = run_cli("--api", "gemini", "batch", str(prompts(tmp_path, 1)), "-o",
+                   str(tmp_path / "o.jsonl"), "--remote", "--base-url", env["OPENAI_BASE_URL"],
+                   env=dict(env, GEMINI_API_KEY=API_KEY))
+    assert done.returncode == 3 and "no batch engine" in done.stderr

@@ -120,6 +120,9 @@ class Runner:
             if spec.resume:
                 raise InputError(f"the remote job of {spec.output} ran {saved.input}, not "
                                  f"{spec.input}: resume it with the same input")
+        if spec.resume and saved is not None and saved.output_format != spec.output_format:
+            raise InputError(f"the remote job of {spec.output} writes --output-format "
+                             f"{saved.output_format}: resume it with that format")
         if spec.resume:
             self.existing = resume.load(spec.output, spec.output_format) if has_out else self.existing
             self.state = saved
