@@ -120,7 +120,13 @@ _llmcli() {
     done
     case "$value" in
         file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
-        profile | model) COMPREPLY=($(compgen -W "$(_llmcli_config_values "$value" "$config")" -- "$cur")) ;;
+        profile | model)
+            # Names from the config file are data: matched as text and inserted quoted,
+            # never through `compgen -W`, which would expand a $(...) or `...` in them.
+            local name
+            while IFS= read -r name; do
+                [[ $name == "$cur"* ]] && COMPREPLY+=("$(printf '%q' "$name")")
+            done < <(_llmcli_config_values "$value" "$config") ;;
         value) ;;
         ?*) COMPREPLY=($(compgen -W "$value" -- "$cur")) ;;
         *)

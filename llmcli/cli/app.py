@@ -52,6 +52,7 @@ def main(
     """A fast, scriptable client for OpenAI-compatible LLM APIs."""
     state.debug = debug
     state.config = config
+    state.log_file = str(log_file) if log_file else None
     if api is not None:
         from ..core.dialects import names
 
