@@ -9,6 +9,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from . import common as c
+from . import scripting as sc
 from .errors import state
 from .output import Out, dumps, warn
 from .stdin import gather_prompt, stdin_is_tty
@@ -51,14 +52,21 @@ def _command(stream: bool) -> Callable[..., None]:
         timeout: c.Timeout = None,
         max_time: c.MaxTime = None,
         retries: c.Retries = None,
+        schema: sc.Schema = None,
+        schema_retries: sc.SchemaRetries = 0,
+        attach: sc.Attach = None,
     ) -> None:
         state.json_errors = json_out
         if messages is not None and conversation is not None:
             raise typer.BadParameter("use --messages or --conversation, not both",
                                      param_hint="--conversation")
+        if stream and schema_retries:
+            raise typer.BadParameter("`stream` cannot take back what it printed: use "
+                                     "`chat --schema-retries`", param_hint="--schema-retries")
         settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                                   timeout=timeout, max_time=max_time, retries=retries)
-        history = load_history(messages, conversation)
+        refs: dict[int, Any] = {}
+        history = load_history(messages, conversation, refs)
         if conversation is not None:   # before sending: a paid reply must not be lost
             from .conversation import check_writable
 
@@ -67,29 +75,44 @@ def _command(stream: bool) -> Callable[..., None]:
             from .interactive import run_session
 
             return run_session(settings, prompt, system, history, conversation,
-                               c.request_params(settings, temperature, max_tokens, param))
-        text = gather_prompt(prompt, no_stdin=no_stdin, has_messages=bool(history))
+                               c.request_params(settings, temperature, max_tokens, param),
+                               refs=refs, attach=attach or [])
+        json_schema = sc.read_schema(schema) if schema is not None else None
+        attachments = sc.read_attachments(attach, settings) if attach else []
+        text = gather_prompt(prompt, no_stdin=no_stdin or "-" in (attach or []),
+                             has_messages=bool(history) or bool(attachments))
         body = build_body(settings, text, system, temperature, max_tokens, param, history,
                           stream=stream)
+        body = sc.shape_body(body, text, attachments, json_schema, refs)
+        run = sc.Run(settings, "stream" if stream else "chat", json_schema, schema_retries)
         from ..core.client import Client
+        from ..core.errors import LLMCLIError
 
-        with Client(c.client_options(settings)) as client:
-            reply = (print_stream if stream else print_chat)(client, body, json_out)
+        try:
+            with Client(c.client_options(settings)) as client:
+                reply = (print_stream if stream else print_chat)(client, body, json_out, run)
+        except LLMCLIError as exc:
+            run.failed(exc, body)
+            raise
+        finally:
+            run.finish()
         if conversation is not None:   # only a whole turn is written, never a cut one
             from .conversation import save_conversation, with_reply
 
-            save_conversation(conversation, with_reply(body["messages"], reply))
+            save_conversation(conversation, with_reply(body["messages"], reply), refs)
 
     return command
 
 
-def load_history(messages: Optional[Path], conversation: Optional[Path]) -> list[dict[str, Any]]:
-    """The messages before the prompt: ``--conversation FILE``, else ``--messages FILE``."""
+def load_history(messages: Optional[Path], conversation: Optional[Path],
+                 refs: Optional[dict[int, Any]] = None) -> list[dict[str, Any]]:
+    """The messages before the prompt: ``--conversation FILE``, else ``--messages FILE``
+    (``refs`` learns the conversation's attachments, kept by reference)."""
     if conversation is None:
         return c.load_messages(messages)
     from .conversation import load_conversation
 
-    return load_conversation(conversation)
+    return load_conversation(conversation, refs)
 
 
 def wants_interactive(interactive: bool, prompt: Optional[str], messages: Optional[Path],
@@ -128,12 +151,17 @@ def chat_json(result: Any) -> dict[str, Any]:
             "request_id": result.request_id, "attempts": result.attempts, "raw": result.raw}
 
 
-def print_chat(client: Any, body: dict[str, Any], json_out: bool) -> str:
+def print_chat(client: Any, body: dict[str, Any], json_out: bool,
+               run: Optional[sc.Run] = None) -> str:
     """Send one request; print the reply (or its JSON); return the reply's text."""
-    result = client.chat(body)
+    result = run.chat(client, body) if run else client.chat(body)
     out = Out()
     if json_out:
-        out.write(dumps(chat_json(result)) + "\n")
+        out.write(dumps({**chat_json(result), **(run.fields() if run else {})}) + "\n")
+    elif run is not None and run.schema is not None:
+        import json
+
+        out.write(json.dumps(run.parsed, ensure_ascii=False, indent=2) + "\n")
     else:
         out.write(result.content if result.content.endswith("\n") else result.content + "\n")
     out.flush()
@@ -141,8 +169,10 @@ def print_chat(client: Any, body: dict[str, Any], json_out: bool) -> str:
     return result.content
 
 
-def print_stream(client: Any, body: dict[str, Any], json_out: bool) -> str:
-    """Stream the reply to stdout, one flush per network read; return its text."""
+def print_stream(client: Any, body: dict[str, Any], json_out: bool,
+                 run: Optional[sc.Run] = None) -> str:
+    """Stream the reply to stdout, one flush per network read; return its text. With a
+    --schema the whole reply is checked once it has ended."""
     stream = client.stream_chat(body)
     out = Out()
     try:
@@ -154,12 +184,19 @@ def print_stream(client: Any, body: dict[str, Any], json_out: bool) -> str:
             out.flush()
     finally:
         out.flush()   # Ctrl-C or an error keeps what was already printed
+    s = stream.state
+    if run is not None:
+        run.done(s.result(stream.attempts), body)
+        if run.schema is not None:
+            out.write("" if json_out else "\n")
+            out.flush()
+            run.parsed = run.check("".join(s.parts), 1, s.request_id)
     if json_out:
-        s = stream.state
         out.write(dumps({"type": "done", "id": s.id, "model": s.model,
                          "finish_reason": s.finish_reason, "usage": s.usage,
-                         "request_id": s.request_id, "attempts": stream.attempts}) + "\n")
-    else:
+                         "request_id": s.request_id, "attempts": stream.attempts,
+                         **(run.fields() if run else {})}) + "\n")
+    elif run is None or run.schema is None:
         out.write("\n")
     out.flush()
     _warn_if_cut(stream.state.finish_reason)

@@ -17,8 +17,9 @@ from typing import Any, Optional
 Messages = list[dict[str, Any]]
 
 
-def load_conversation(path: Path) -> Messages:
-    """The messages in ``path``; a missing or empty file is a new conversation."""
+def load_conversation(path: Path, refs: Optional[dict[int, Any]] = None) -> Messages:
+    """The messages in ``path``; a missing or empty file is a new conversation.
+    Attachments kept by reference are read again (``refs`` learns them)."""
     from . import common as c
 
     try:
@@ -27,13 +28,29 @@ def load_conversation(path: Path) -> Messages:
         return []
     except (OSError, ValueError):
         empty = False   # load_messages reports it, in the same words as for --messages
-    return [] if empty else c.load_messages(path, hint="--conversation")
+    messages = [] if empty else c.load_messages(path, hint="--conversation")
+    if '"attachment"' not in json.dumps(messages):
+        return messages
+    import typer
+
+    from ..core.attachments import AttachmentError, expand
+
+    try:
+        return expand(messages, {} if refs is None else refs)
+    except AttachmentError as exc:
+        raise typer.BadParameter(f"{path}: {exc.message}", param_hint="--conversation") from None
 
 
-def save_conversation(path: Path, messages: Messages) -> None:
-    """Replace ``path`` with ``messages``, atomically (temp file, fsync, rename)."""
+def save_conversation(path: Path, messages: Messages,
+                      refs: Optional[dict[int, Any]] = None) -> None:
+    """Replace ``path`` with ``messages``, atomically (temp file, fsync, rename).
+    Attachment parts in ``refs`` are written as references (path and SHA-256)."""
     import tempfile
 
+    if refs:
+        from ..core.attachments import collapse
+
+        messages = collapse(messages, refs)
     data = json.dumps(messages, ensure_ascii=False, indent=2) + "\n"
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")

@@ -13,7 +13,8 @@ from enum import IntEnum
 from typing import Any, Optional
 
 from ..core.errors import (APIConnectionError, APIError, AuthenticationError, ConfigError,
-                           LLMCLIError, PermissionDeniedError, error_kind)
+                           LLMCLIError, PermissionDeniedError, SchemaValidationError,
+                           error_kind)
 from ..core.options import redact
 
 
@@ -28,6 +29,8 @@ class ExitCode(IntEnum):
     API = 5              # any other API error, after retries: 4xx, 5xx, invalid response
     NETWORK = 6          # no answer: connection refused/reset/dropped, timeouts, --max-time
     BATCH_PARTIAL = 7    # batch: some items failed, the others succeeded
+    SCHEMA = 8           # chat/stream --schema: the reply is not JSON of the schema's shape
+    MAX_COST = 9         # batch --max-cost: stopped before the budget could be exceeded
     INTERRUPTED = 130    # Ctrl-C or SIGTERM
     BROKEN_PIPE = 141    # the reader of stdout went away (`| head -1`), as SIGPIPE would
 
@@ -38,6 +41,7 @@ EXIT_CODES: list[tuple[type[LLMCLIError], ExitCode]] = [
     (AuthenticationError, ExitCode.AUTH),
     (PermissionDeniedError, ExitCode.AUTH),
     (APIConnectionError, ExitCode.NETWORK),
+    (SchemaValidationError, ExitCode.SCHEMA),
     (APIError, ExitCode.API),
     (LLMCLIError, ExitCode.ERROR),
 ]
