@@ -54,11 +54,12 @@ def main(
 
 
 def _register() -> None:
-    from . import batch, chat, config_cmd, models
+    from . import batch, chat, config_cmd, models, usage_cmd
 
     chat.register(app)
     batch.register(app)
     models.register(app)
+    usage_cmd.register(app)
     app.add_typer(config_cmd.app, name="config")
 
 

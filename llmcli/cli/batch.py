@@ -14,6 +14,7 @@ import click
 import typer
 
 from . import common as c
+from . import scripting as sc
 from .errors import ExitCode, Interrupted, StdoutClosed, add_secret, exit_code_for, safe
 from .output import warn
 
@@ -38,6 +39,8 @@ FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first i
 Grace = Annotated[float, typer.Option("--grace", min=0, help="On Ctrl-C/SIGTERM, seconds to let requests in flight finish.", rich_help_panel=_RUN)]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress and no summary on stderr (warnings and errors still).", rich_help_panel=_RUN)]
 SummaryJson = Annotated[Optional[Path], typer.Option("--summary-json", metavar="FILE", help="Also write the summary as JSON to FILE.", rich_help_panel=_RUN)]
+MaxCost = Annotated[Optional[float], typer.Option("--max-cost", metavar="USD", min=0.0, callback=c.finite, help="Stop before the spending could pass USD (admission counts the worst case of every request in flight; needs max_tokens and known prices). Exit 9; --resume finishes.", rich_help_panel=_RUN)]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Send nothing: read the whole input and print the items, estimated input tokens and the cost range (output bounded by max_tokens).", rich_help_panel=_RUN)]
 Transport = Annotated[str, typer.Option("--transport", click_type=click.Choice(("aiohttp", "httpx")), help="HTTP transport (aiohttp is the fast one; httpx for comparison).", rich_help_panel="Connection options")]
 
 
@@ -67,6 +70,10 @@ def batch(
     max_time: c.MaxTime = None,
     retries: c.Retries = None,
     transport: Transport = "aiohttp",
+    schema: sc.Schema = None,
+    schema_retries: sc.SchemaRetries = 0,
+    max_cost: MaxCost = None,
+    dry_run: DryRun = False,
 ) -> None:
     """Run a file of prompts concurrently: exactly one JSONL record per input.
 
@@ -84,17 +91,29 @@ def batch(
                                "in a writable folder")
     settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                               timeout=timeout, max_time=max_time, retries=retries)
+    json_schema = sc.read_schema(schema) if schema is not None else None
+    defaults = _defaults(settings, system, temperature, max_tokens, param, json_schema)
+    if dry_run:
+        from .batch_cost import dry_run as run_dry
+
+        return run_dry(input, input_format, defaults, settings, summary_json)
     options = c.client_options(settings)
     for secret in options.secrets():    # header credentials too, not only the key
         add_secret(secret)
     engine = EngineOptions(concurrency=concurrency, rpm=rpm, tpm=tpm, fail_fast=fail_fast,
-                           grace=grace, retry=options.retry, max_time=options.max_time)
+                           grace=grace, retry=options.retry, max_time=options.max_time,
+                           schema_retries=schema_retries)
+    from .batch_cost import accounting
+
     spec = JobSpec(input=input, output=output, input_format=input_format,
                    output_format=output_format, resume=resume, force=force,
-                   ordered=not unordered, defaults=_defaults(settings, system, temperature,
-                                                              max_tokens, param),
-                   engine=engine, backend=transport)
-    code = _run(spec, options, quiet, summary_json)
+                   ordered=not unordered, defaults=defaults, engine=engine, backend=transport,
+                   accounting=accounting(settings, max_cost, defaults, output))
+    try:
+        code = _run(spec, options, quiet, summary_json)
+    finally:
+        if spec.accounting.log is not None:
+            spec.accounting.log.close()
     if code == ExitCode.INTERRUPTED:
         raise Interrupted()     # the resume line said it: no second "interrupted"
     if code:
@@ -102,13 +121,19 @@ def batch(
 
 
 def _defaults(settings: Any, system: Optional[str], temperature: Optional[float],
-              max_tokens: Optional[int], param: Optional[list[str]]) -> Any:
+              max_tokens: Optional[int], param: Optional[list[str]],
+              schema: Optional[dict[str, Any]] = None) -> Any:
     """The request options every item gets unless its line sets them."""
     from ..batch.reader import Defaults
 
+    params = c.request_params(settings, temperature, max_tokens, param)
+    if schema is not None:
+        from ..core.schema import response_format
+
+        params["response_format"] = response_format(schema)
     return Defaults(model=settings["model"] or None,
                     system=system if system is not None else settings["system"],
-                    params=c.request_params(settings, temperature, max_tokens, param))
+                    params=params, limits=sc.limits_for(settings))
 
 
 def _run(spec: Any, options: Any, quiet: bool, summary_json: Optional[Path]) -> int:
@@ -178,6 +203,8 @@ def _prepare(job: Any) -> None:
 def _exit_code(outcome: Any) -> ExitCode:
     if outcome.stopped == "interrupted":
         return ExitCode.INTERRUPTED
+    if outcome.stopped == "max-cost":
+        return ExitCode.MAX_COST
     if outcome.stopped == "fail-fast" and outcome.error is not None:
         return exit_code_for(outcome.error)
     return ExitCode.BATCH_PARTIAL if outcome.stats.failed or outcome.not_run else ExitCode.OK
@@ -190,6 +217,8 @@ def _report(job: Any, outcome: Any, data: dict[str, Any], quiet: bool) -> None:
     if not quiet:
         for line in summary_lines(data):
             sys.stderr.write(safe(f"llmcli: {line}") + "\n")
+    if outcome.stopped == "max-cost" and outcome.reason:
+        warn(f"--max-cost: {outcome.reason}")
     if outcome.stopped or (outcome.stats.failed and job.spec.output):
         sys.stderr.write(safe(_next_step(job, outcome)) + "\n")
 
