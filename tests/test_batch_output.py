@@ -188,3 +188,9 @@ def test_progress_and_summary_text() -> None:
     assert list(data["errors"]) == ["invalid_input", "timeout"]
     assert summary_lines(data)[0] == ("batch: 48 ok, 2 failed (1 bad input lines), 150 not run "
                                       "of 200 (5 more were done already)")
+    stats.cost, stats.unpriced = 1.23456, 3
+    assert "180k tok  $1.2346  ETA" in status_line(stats)
+    priced = summary(Outcome(stats), None)
+    assert priced["cost"] == {"usd": 1.23456, "unpriced": 3}
+    assert summary_lines(priced)[-1] == ("cost $1.2346 (3 replies of models with no known price "
+                                         "are not in it)")

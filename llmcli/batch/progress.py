@@ -38,7 +38,7 @@ def status_text(stats: Stats) -> str:
     """The counters after the bar: ok, failed, retries, rate, tokens, ETA."""
     left = eta(stats)
     tokens = stats.prompt_tokens + stats.completion_tokens
-    spend = f"${stats.cost:.4f}  " if stats.cost or stats.unpriced == 0 and stats.ok else ""
+    spend = f"${stats.cost:.4f}  " if stats.cost else ""   # nothing priced: no figure
     return (f"ok {stats.ok}  failed {stats.failed}  retries {stats.retries}  "
             f"{stats.rate:.0f} req/s  {_count(tokens)} tok  {spend}"
             f"ETA {_clock(left) if left is not None else '?'}")

@@ -1,7 +1,7 @@
 """What a request will use before it is sent: estimated prompt tokens, and the cost
 range of a whole batch (`llmcli batch --dry-run`).
 
-The estimate is a heuristic (docs/cost.md, "Estimates"): ``ceil(characters / 4)``
+The estimate is a heuristic (docs/cost.md, "Estimates"): ``ceil(UTF-8 bytes / 4)``
 per text, plus 4 tokens per message for the chat format's own tokens, plus 3 for the
 reply's priming; an image counts 765 tokens (OpenAI's charge for a 1024x1024 image at
 high detail); a PDF is not estimated. The output side is bounded by ``max_tokens``:
@@ -28,7 +28,7 @@ def prompt_tokens(body: Mapping[str, Any]) -> int:
         total += PER_MESSAGE
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str):
-            total += -(-len(content) // 4)
+            total += text_tokens(content)
         elif isinstance(content, list):
             total += sum(_part_tokens(p) for p in content)
     return total
@@ -40,7 +40,14 @@ def _part_tokens(part: Any) -> int:
     if part.get("type") == "image_url":
         return IMAGE_TOKENS
     text = part.get("text")
-    return -(-len(text) // 4) if isinstance(text, str) else 0
+    return text_tokens(text) if isinstance(text, str) else 0
+
+
+def text_tokens(text: str) -> int:
+    """``ceil(UTF-8 bytes / 4)``: 4 characters a token for ASCII, about 0.75 a token
+    for a 3-byte character (CJK), which BPE vocabularies split more finely."""
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+    return -(-size // 4)
 
 
 def max_tokens(body: Mapping[str, Any]) -> Optional[int]:
