@@ -65,9 +65,9 @@ def shape_body(body: dict[str, Any], text: Optional[str], attachments: list[Any]
                schema: Optional[dict[str, Any]], refs: dict[int, Any]) -> dict[str, Any]:
     """The request with the attachments in the prompt's message and the schema as
     ``response_format``; ``refs`` learns the attachment parts (for --conversation)."""
-    from ..core import attachments as att
-
     if attachments:
+        from ..core import attachments as att
+
         content = att.user_content(text, attachments)
         messages = list(body["messages"])
         if text is not None and messages and messages[-1].get("role") == "user":
