@@ -5,16 +5,19 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Callable, Iterator, Optional
 
 import click
 import typer
 
 from .. import __version__
 from ..core.errors import LLMCLIError
+from .env import Environment, current, using
 from .errors import (ExitCode, Interrupted, StdoutClosed, report, report_usage,
                      silence_stdout, state)
+from .output import Out
 
 app = typer.Typer(
     name="llmcli",
@@ -33,7 +36,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"llmcli {__version__}\n")
+        Out().write(f"llmcli {__version__}\n")
         raise typer.Exit()
 
 
@@ -43,11 +46,19 @@ def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs on stderr.")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", help="Append debug logs to this file (keys masked).", envvar="LLMCLI_LOG_FILE")] = None,
     config: Annotated[Optional[str], typer.Option("--config", help="Config file to use instead of the user config dir's.", envvar="LLMCLI_CONFIG")] = None,
+    api: Annotated[Optional[str], typer.Option("--api", metavar="API", help="API dialect: openai-chat (default), openai-responses, anthropic or gemini (docs/providers.md).", envvar="LLMCLI_API", show_envvar=False)] = None,
     version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """A fast, scriptable client for OpenAI-compatible LLM APIs."""
     state.debug = debug
     state.config = config
+    if api is not None:
+        from ..core.dialects import names
+
+        if api not in names():
+            raise typer.BadParameter(f"{api!r} is not one of {', '.join(names())}",
+                                     param_hint="--api")
+    state.api = api
     from .output import setup_logging
 
     setup_logging(verbose=verbose, debug=debug, log_file=log_file)
@@ -67,16 +78,33 @@ _register()
 
 
 GLOBAL_FLAGS = ("-v", "--verbose", "--debug")
+VALUE_FLAGS = ("--api",)   # global flags that take a value
+
+
+def _hoisted(args: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``args`` into the global flags (with their values) and the rest."""
+    flags: list[str] = []
+    rest: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg in GLOBAL_FLAGS or arg.startswith(tuple(f + "=" for f in VALUE_FLAGS)):
+            flags.append(arg)
+        elif arg in VALUE_FLAGS:
+            flags.extend([arg, next(it, "")])
+        else:
+            rest.append(arg)
+    return flags, rest
 
 
 def hoist_global_flags(args: list[str]) -> list[str]:
-    """Let -v/--verbose/--debug stand anywhere before ``--`` (``llmcli chat hi -v``), as
-    people type them, by moving them in front of the subcommand where Click wants them."""
+    """Let -v/--verbose/--debug and --api stand anywhere before ``--`` (``llmcli chat
+    hi -v``), as people type them, by moving them in front of the subcommand where
+    Click wants them."""
     end = args.index("--") if "--" in args else len(args)
-    flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+    flags, rest = _hoisted(args[:end])
     if not flags:
         return args
-    return flags + [a for a in args[:end] if a not in GLOBAL_FLAGS] + args[end:]
+    return flags + rest + args[end:]
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -94,18 +122,38 @@ def sigterm_as_interrupt() -> Callable[[], None]:
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
-def run(args: list[str]) -> int:
-    """Run the app on ``args``; every failure becomes one stderr line and an exit code."""
-    if sys.stdout is None:   # `llmcli ... >&-`: nowhere to print, so do not even send
-        if sys.stderr is not None:
-            sys.stderr.write("llmcli: error: stdout is closed: nowhere to write the output\n")
-        return ExitCode.BROKEN_PIPE
-    args = hoist_global_flags(args)
-    restore = sigterm_as_interrupt()
+def run(args: list[str], env: Optional[Environment] = None) -> int:
+    """Run the app on ``args`` in ``env`` (the real process's when None); every failure
+    becomes one stderr line and an exit code. Nothing the run sets outlives it."""
+    env = env if env is not None else Environment.from_process(args)
+    with using(env), _stdio(env):
+        if env.stdout is None:   # `llmcli ... >&-`: nowhere to print, so do not even send
+            env.write_err("llmcli: error: stdout is closed: nowhere to write the output\n")
+            return ExitCode.BROKEN_PIPE
+        restore = sigterm_as_interrupt()
+        try:
+            return _run(hoist_global_flags(args))
+        finally:
+            restore()
+            for cleanup in reversed(env.cleanups):
+                cleanup()
+            env.cleanups.clear()
+
+
+@contextmanager
+def _stdio(env: Environment) -> Iterator[None]:
+    """Point ``sys.stdout``/``sys.stderr`` at the run's streams while it lasts: Click
+    writes --help and its prompts there, not through our environment."""
+    saved = sys.stdin, sys.stdout, sys.stderr
+    if env.stdout is not None:
+        sys.stdout = env.stdout
+    if env.stderr is not None:
+        sys.stderr = env.stderr
+    sys.stdin = env.stdin    # type: ignore[assignment]
     try:
-        return _run(args)
+        yield
     finally:
-        restore()
+        sys.stdin, sys.stdout, sys.stderr = saved
 
 
 def _run(args: list[str]) -> int:
@@ -115,15 +163,13 @@ def _run(args: list[str]) -> int:
         result = app(args=args, prog_name="llmcli", standalone_mode=False)
         code = result if isinstance(result, int) else 0
         if code == ExitCode.INTERRUPTED:
-            sys.stderr.write("\nllmcli: interrupted\n")
+            current().write_err("\nllmcli: interrupted\n")
         return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.NoArgsIsHelpError as exc:
         # `llmcli` or `llmcli config` alone: the help, printed as help (stdout, like
         # --help), with Click's exit status for it, 2, since nothing was done.
-        from .output import Out
-
         out = Out()
         out.write(exc.ctx.get_help() + "\n")
         out.flush()
@@ -135,7 +181,7 @@ def _run(args: list[str]) -> int:
     except click.ClickException as exc:
         return report_usage(exc.format_message(), None)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        sys.stderr.write("\nllmcli: interrupted\n")
+        current().write_err("\nllmcli: interrupted\n")
         return ExitCode.INTERRUPTED
     except Interrupted:
         return ExitCode.INTERRUPTED

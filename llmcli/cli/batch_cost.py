@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import click
 
+from .env import current
 from .errors import safe
-from .output import warn
+from .output import Out, warn
 
 
 def price_table(settings: Any) -> Any:
@@ -57,7 +57,7 @@ def dry_run(input: str, input_format: str, defaults: Any, settings: Any,
 
     path, spooled = input, None
     if input == "-":
-        path = spooled = spool(sys.stdin.buffer if sys.stdin is not None else None)
+        path = spooled = spool(current().stdin_bytes)
     try:
         try:
             fmt = reader.detect_format(path) if input_format == "auto" else input_format
@@ -68,7 +68,8 @@ def dry_run(input: str, input_format: str, defaults: Any, settings: Any,
     finally:
         if spooled:
             Path(spooled).unlink(missing_ok=True)
-    sys.stdout.write("".join(safe(line) + "\n" for line in describe(result)))
-    sys.stdout.flush()
+    out = Out()
+    out.write("".join(safe(line) + "\n" for line in describe(result)))
+    out.flush()
     if summary_json:
         summary_json.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")

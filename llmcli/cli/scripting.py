@@ -8,7 +8,6 @@ sqlite3 are imported only when their flag is given, or after the reply is printe
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, Optional
@@ -54,7 +53,9 @@ def read_attachments(specs: list[str], settings: Any, stdin: Optional[BinaryIO] 
     from ..core.attachments import AttachmentError, load_all
 
     if "-" in specs and stdin is None:
-        stdin = sys.stdin.buffer if sys.stdin is not None else None
+        from .env import current
+
+        stdin = current().stdin_bytes
     try:
         return load_all(specs, stdin, limits=limits_for(settings))
     except AttachmentError as exc:

@@ -17,45 +17,46 @@ The rule (docs/usage.md, "Prompt and stdin"):
 from __future__ import annotations
 
 import math
-import os
-import sys
 from typing import Optional
 
 import typer
+
+from .env import current
 
 DEFAULT_WAIT = 1.0
 
 
 def stdin_is_tty() -> bool:
     """True when stdin is a terminal (or is closed: nothing to read then either)."""
-    try:
-        return sys.stdin is None or sys.stdin.isatty()
-    except (ValueError, OSError):
-        return True
+    env = current()
+    return env.stdin is None or env.stdin_isatty
 
 
 def read_stdin() -> str:
     """All of stdin, decoded as UTF-8."""
-    if sys.stdin is None:
+    env = current()
+    if env.stdin is None:
         return ""
-    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    raw = env.stdin_bytes
+    data = raw.read() if raw is not None else env.stdin.read()
     return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
 
 
 def stdin_ready(wait: float) -> bool:
     """Whether stdin has data or EOF within ``wait`` seconds. Regular files and
-    /dev/null are always ready; only a pipe or socket can stay silent."""
+    /dev/null are always ready; only a pipe or socket can stay silent. A stream with
+    no file descriptor (bytes given to an in-process run) is ready: it is all there."""
     try:
         import select
 
-        ready, _, _ = select.select([sys.stdin], [], [], wait)
+        ready, _, _ = select.select([current().stdin], [], [], wait)
         return bool(ready)
     except (OSError, ValueError, TypeError):   # Windows pipes cannot be selected
         return True
 
 
 def _wait_seconds() -> float:
-    raw = os.environ.get("LLMCLI_STDIN_WAIT")
+    raw = current().environ.get("LLMCLI_STDIN_WAIT")
     try:
         wait = float(raw) if raw else DEFAULT_WAIT
     except ValueError:

@@ -30,7 +30,9 @@ def usage(since: Since = None, by: By = "day", json_out: c.JsonOut = False) -> N
     except ValueError:
         raise typer.BadParameter(f"{since!r} is not 7d, 12h, 2w or a date like 2026-11-01",
                                  param_hint="--since") from None
-    data = query(db_path(), by, start)
+    from .env import current
+
+    data = query(db_path(current().environ), by, start)
     out = Out()
     out.write(dumps(data) + "\n" if json_out else table(data))
     out.flush()

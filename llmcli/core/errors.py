@@ -49,15 +49,32 @@ class ConfigError(LLMCLIError):
 
 
 class APIError(LLMCLIError):
-    """Something went wrong talking to the API."""
+    """Something went wrong talking to the API.
+
+    ``retry_after``: seconds the server asked to wait (``Retry-After``), if it did;
+    ``attempts``: how many attempts were made before this error was given up on (set by
+    the retry loop, 1 when it never retried). ``retryable`` starts as the class says; a
+    stream that already printed part of its reply makes it False."""
+
+    status: Optional[int]
+    type: Optional[str]
+    code: Optional[str]
+    param: Optional[str]
+    request_id: Optional[str]
+    body: Any
+    retry_after: Optional[float]
+    attempts: int
 
     def __init__(self, message: str, *, status: Optional[int] = None,
                  type: Optional[str] = None, code: Optional[str] = None,
                  param: Optional[str] = None, request_id: Optional[str] = None,
-                 body: Any = None) -> None:
+                 body: Any = None, retry_after: Optional[float] = None) -> None:
         super().__init__(message)
         self.status, self.type, self.code, self.param = status, type, code, param
         self.request_id, self.body = request_id, body
+        self.retry_after = retry_after
+        self.attempts = 1
+        self.retryable = self.__class__.retryable   # an instance field from here on
 
     def to_dict(self) -> dict[str, Any]:
         """The error as the stable JSON object documented in docs/output.md."""
@@ -203,10 +220,13 @@ def _describe_body(body: bytes, content_type: str) -> tuple[str, dict[str, Any],
 
 
 def _from_json_error(obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """OpenAI `{"error": {...}}`, `{"error": "text"}`, FastAPI `{"detail": ...}`, `{"message"}`."""
+    """OpenAI `{"error": {...}}` (Anthropic's and Gemini's are alike), `{"error": "text"}`,
+    FastAPI `{"detail": ...}`, `{"message"}`."""
     err = obj.get("error")
     if isinstance(err, dict):
         fields = {k: _str_or_none(err.get(k)) for k in ("type", "code", "param")}
+        if fields["type"] is None:   # Gemini: {"code": 429, "status": "RESOURCE_EXHAUSTED"}
+            fields["type"] = _str_or_none(err.get("status"))
         return str(err.get("message") or ""), fields
     if isinstance(err, str):
         return err, {}

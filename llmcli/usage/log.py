@@ -56,11 +56,12 @@ _INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' *
 def data_dir(environ: Optional[Mapping[str, str]] = None) -> Path:
     """The platform's user data directory for llmcli."""
     env = os.environ if environ is None else environ
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
     if sys.platform == "win32":
-        return Path(env.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "llmcli"
+        return Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local") / "llmcli"
     if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "llmcli"
-    return Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "llmcli"
+        return home / "Library" / "Application Support" / "llmcli"
+    return Path(env.get("XDG_DATA_HOME") or home / ".local" / "share") / "llmcli"
 
 
 def db_path(environ: Optional[Mapping[str, str]] = None) -> Path:
