@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -77,7 +76,6 @@ def connect(path: Path) -> Any:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(str(path), timeout=BUSY_MS / 1000, isolation_level=None,
                          check_same_thread=False)
-    db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
     if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
         _create(db)
     db.execute("PRAGMA synchronous=NORMAL")
@@ -140,11 +138,12 @@ class BackgroundLog:
 
     def __init__(self, path: Path, on_error: Callable[[str], None]) -> None:
         import queue
+        import threading
 
         self.path, self.on_error = path, on_error
         self.rows_written = 0
         self._queue: "queue.SimpleQueue[Optional[tuple[Any, ...]]]" = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="llmcli-usage-log", daemon=True)
+        self._thread: Any = threading.Thread(target=self._run, name="llmcli-usage-log", daemon=True)
         self._thread.start()
 
     def put(self, values: tuple[Any, ...]) -> None:
