@@ -118,14 +118,50 @@ def batch_rate(base_url: str, work: Path, items: int, rounds: int) -> dict[str, 
     prompts = work / "prompts.txt"
     prompts.write_text("".join(f"prompt number {i}\n" for i in range(items)))
     rates: dict[str, list[float]] = {"log on": [], "log: false": []}
-    for _ in range(rounds):
-        for name, log in (("log on", True), ("log: false", False)):
+    order = (("log on", True), ("log: false", False))
+    for number in range(rounds):     # ABBA: neither goes first every time
+        for name, log in (order if number % 2 == 0 else order[::-1]):
             out = work / "out.jsonl"
             summary = work / "summary.json"
             run(["batch", str(prompts), "-o", str(out), "--force", "-c", "64", "-q",
                  "--summary-json", str(summary)], environment(base_url, work, log))
             rates[name].append(json.loads(summary.read_text())["items_per_second"])
     return {name: statistics.median(r) for name, r in rates.items()}
+
+
+def log_cost_per_row(work: Path, rows: int = 100_000) -> float:
+    """Microseconds of CPU the usage log takes per batch item: building and queueing the
+    row on the event loop, plus the writer's inserts (512 a transaction), all timed on
+    one thread so that no other process's load is counted."""
+    from llmcli.batch.accounting import RunAccounting
+    from llmcli.batch.reader import Item
+    from llmcli.core.chat import ChatResult
+    from llmcli.usage import log
+    from llmcli.usage.prices import load_table
+
+    result = ChatResult(content="echo: x", finish_reason="stop", model="gpt-4o-mini",
+                        usage={"prompt_tokens": 3, "completion_tokens": 2}, request_id="req_1")
+    captured: list[tuple] = []
+    sink = type("Sink", (), {"put": lambda self, row: captured.append(row)})()
+    items = [Item(i, i, str(i), None) for i in range(rows)]
+    body = {"model": "gpt-4o-mini"}
+    with_log = RunAccounting(load_table(), log=sink)          # type: ignore[arg-type]
+    without = RunAccounting(load_table())
+    start = time.process_time()
+    for item in items:
+        without.settle(item, body, None, result, None, 1, 5)
+    bare = time.process_time() - start
+    start = time.process_time()
+    for item in items:
+        with_log.settle(item, body, None, result, None, 1, 5)
+    queued = time.process_time() - start - bare
+    db = log.connect(work / "rows.db")
+    start = time.process_time()
+    for i in range(0, rows, log.BATCH_ROWS):
+        log.insert(db, captured[i:i + log.BATCH_ROWS])
+    written = time.process_time() - start
+    db.close()
+    return (queued + written) / rows * 1e6
 
 
 def dry_run(work: Path, items: int) -> tuple[float, float]:
@@ -164,7 +200,10 @@ def main() -> None:
         rates = batch_rate(server.base_url, work, args.batch, args.rounds)
         on, off = rates["log on"], rates["log: false"]
         print(f"batch -c 64, {args.batch} prompts, median of {args.rounds} (items/s): "
-              f"log on {on:.0f}, log: false {off:.0f}, cost of the log {100 * (off - on) / off:+.1f} %")
+              f"log on {on:.0f}, log: false {off:.0f}, difference {100 * (off - on) / off:+.1f} %")
+        per_row = log_cost_per_row(work)
+        print(f"usage log CPU per batch item: {per_row:.1f} us = {per_row * off / 1e4:.2f} % of "
+              f"an item's time at {off:.0f} items/s")
     with tempfile.TemporaryDirectory() as tmp:
         for items in (100_000, args.dry):
             seconds, rss = dry_run(Path(tmp), items)

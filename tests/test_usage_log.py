@@ -150,3 +150,25 @@ def test_report_and_since_parsing(tmp_path):
 def test_usage_bad_since_is_a_usage_error(cli):
     done = cli("usage", "--since", "yesterday")
     assert done.returncode == 2 and "--since" in done.stderr
+
+
+def test_batch_rows_are_built_in_column_order():
+    from llmcli.batch.accounting import RunAccounting
+    from llmcli.batch.reader import Item
+    from llmcli.core.chat import ChatResult
+    from llmcli.usage.prices import load_table
+
+    rows: list[tuple] = []
+    sink = type("Sink", (), {"put": lambda self, row: rows.append(row)})()
+    acc = RunAccounting(load_table(), log=sink, profile="p", batch="out.jsonl")
+    result = ChatResult(content="x", finish_reason="stop", model="gpt-4o-mini", request_id="r",
+                        usage={"prompt_tokens": 10, "completion_tokens": 4,
+                               "prompt_tokens_details": {"cached_tokens": 2}})
+    cost = acc.settle(Item(0, 1, "a", None), {"model": "gpt-4o-mini"}, None, result, None, 2, 7)
+    named = dict(zip(usage_log.COLUMNS, rows[0]))
+    assert len(rows[0]) == len(usage_log.COLUMNS)
+    assert {k: v for k, v in named.items() if k != "ts"} == {
+        "command": "batch", "profile": "p", "model": "gpt-4o-mini", "status": "ok", "error": None,
+        "prompt_tokens": 10, "completion_tokens": 4, "cached_tokens": 2, "cost": cost,
+        "latency_ms": 7, "attempts": 2, "request_id": "r", "batch": "out.jsonl", "item": "a",
+        "prompt": None, "reply": None}

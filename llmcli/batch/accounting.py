@@ -45,19 +45,21 @@ class RunAccounting:
     def _row(self, item: Item, body: dict[str, Any], model: Any, result: Any,
              exc: Optional[APIError], cost: Optional[float], attempts: int,
              latency_ms: int) -> tuple[Any, ...]:
-        usage = result.usage if result is not None and isinstance(result.usage, dict) else {}
-        content = {}
+        """The row in ``usage_log.COLUMNS`` order, built directly: this runs once per
+        item, and a keyword-built row costs a third of the log's share of the run."""
+        usage = result.usage if result is not None and isinstance(result.usage, dict) else None
+        prompt = reply = None
         if self.log_content:
             import json
 
-            content = {"prompt": self.redact(json.dumps(body.get("messages"), ensure_ascii=False)),
-                       "reply": self.redact(result.content) if result is not None else None}
-        return usage_log.row(
-            ts=time.time(), command="batch", profile=self.profile, model=model,
-            status="ok" if exc is None else error_kind(exc),
-            error=self.redact(exc.message) if exc is not None else None,
-            prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-            cached_tokens=cached_tokens(usage) if usage else None, cost=cost,
-            latency_ms=latency_ms, attempts=attempts,
-            request_id=(result.request_id if result is not None else exc.request_id if exc else None),
-            batch=self.batch, item=item.id, **content)
+            prompt = self.redact(json.dumps(body.get("messages"), ensure_ascii=False))
+            reply = self.redact(result.content) if result is not None else None
+        if exc is None:
+            status, error, request_id = "ok", None, result.request_id
+        else:
+            status, error, request_id = error_kind(exc), self.redact(exc.message), exc.request_id
+        return (time.time(), "batch", self.profile, model, status, error,
+                usage.get("prompt_tokens") if usage else None,
+                usage.get("completion_tokens") if usage else None,
+                cached_tokens(usage) if usage else None, cost, latency_ms, attempts,
+                request_id, self.batch, item.id, prompt, reply)

@@ -133,8 +133,10 @@ def insert(db: Any, rows: Sequence[tuple[Any, ...]]) -> None:
 
 class BackgroundLog:
     """Rows handed over from the event loop, written by a thread, ``BATCH_ROWS`` (or
-    whatever arrived within ``FLUSH_SECONDS``) per transaction. :meth:`close` writes
-    the rest and waits."""
+    whatever arrived within ``FLUSH_SECONDS``) per transaction. :meth:`put` only appends
+    to a list under a lock: waking the thread for every row would hand the GIL back and
+    forth once per item, which costs a fast batch more than the writes themselves.
+    :meth:`close` writes the rest and waits."""
 
     def __init__(self, path: Path, on_error: Callable[[str], None]) -> None:
         import queue
@@ -142,41 +144,50 @@ class BackgroundLog:
 
         self.path, self.on_error = path, on_error
         self.rows_written = 0
-        self._queue: "queue.SimpleQueue[Optional[tuple[Any, ...]]]" = queue.SimpleQueue()
-        self._thread: Any = threading.Thread(target=self._run, name="llmcli-usage-log", daemon=True)
+        self._pending: list[tuple[Any, ...]] = []
+        self._lock = threading.Lock()
+        self._queue: "queue.SimpleQueue[Optional[list[tuple[Any, ...]]]]" = queue.SimpleQueue()
+        self._thread: Any = threading.Thread(target=self._run, name="llmcli-usage-log",
+                                             daemon=True)
         self._thread.start()
 
     def put(self, values: tuple[Any, ...]) -> None:
-        """Queue one row (cheap: no I/O on the caller's thread)."""
-        self._queue.put(values)
+        """Queue one row (no I/O, and no wake-up, on the caller's thread)."""
+        with self._lock:
+            self._pending.append(values)
+            if len(self._pending) < BATCH_ROWS:
+                return
+            full, self._pending = self._pending, []
+        self._queue.put(full)
 
     def close(self) -> None:
         """Write every queued row, then stop the thread."""
+        self._queue.put(self._take())
         self._queue.put(None)
         self._thread.join()
+
+    def _take(self) -> list[tuple[Any, ...]]:
+        with self._lock:
+            rows, self._pending = self._pending, []
+        return rows
 
     def _run(self) -> None:
         import queue
 
-        db, failed, done = None, False, False
-        while not done:
-            pending: list[tuple[Any, ...]] = []
+        db, failed = None, False
+        while True:
             try:
-                first = self._queue.get()
-                while first is not None:
-                    pending.append(first)
-                    if len(pending) >= BATCH_ROWS:
-                        break
-                    first = self._queue.get(timeout=FLUSH_SECONDS)
-                done = first is None
+                rows = self._queue.get(timeout=FLUSH_SECONDS)
             except queue.Empty:
-                pass
-            if not pending or failed:
+                rows = self._take()     # a slow run: write what came within the interval
+            if rows is None:
+                break
+            if not rows or failed:
                 continue
             try:
                 db = db or connect(self.path)
-                insert(db, pending)
-                self.rows_written += len(pending)
+                insert(db, rows)
+                self.rows_written += len(rows)
             except Exception as exc:    # the log must never cost the run
                 failed = True
                 self.on_error(f"usage log {self.path}: {exc}; no more rows are logged in this run")

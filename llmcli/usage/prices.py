@@ -84,17 +84,20 @@ class PriceTable:
 
     def __init__(self, entries: Mapping[str, Price]) -> None:
         self.entries = dict(entries)
+        self._found: dict[str, Optional[Price]] = {}   # a batch asks for one model a million times
 
     def lookup(self, model: Optional[str]) -> Optional[Price]:
         """The price of ``model``: exact id, else without a provider prefix
         (``openai/gpt-4o``) or a snapshot suffix (``-2024-08-06``)."""
         if not model:
             return None
-        for name in _candidates(model):
-            price = self.entries.get(name)
-            if price is not None:
-                return price
-        return None
+        try:
+            return self._found[model]
+        except KeyError:
+            pass
+        price = next((self.entries[n] for n in _candidates(model) if n in self.entries), None)
+        self._found[model] = price
+        return price
 
     def cost(self, model: Optional[str], usage: Optional[Mapping[str, Any]], *,
              batch: bool = False) -> Optional[float]:
