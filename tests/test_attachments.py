@@ -163,3 +163,34 @@ def test_batch_lines_carry_attachments(cli, server, files, tmp_path):
     assert "unsupported type" in records["bad"]["error"]["message"]
     assert records["bad"]["error"]["type"] == "invalid_input"
     assert [p["type"] for p in sent_parts(server, "batch-att-1")] == ["text", "image_url", "file"]
+
+
+def test_interactive_attach_goes_with_the_next_message_and_is_saved_by_reference(api_env, server, files):
+    from .conftest import ROOT
+    from .pty_helper import Terminal, llmcli_argv, terminal_env
+
+    conv = files / "session.json"
+    env = terminal_env(api_env, LLMCLI_HISTORY=str(files / "history"))
+    term = Terminal(llmcli_argv("chat", "-i", "--conversation", str(conv)), env, cwd=str(ROOT))
+    try:
+        term.expect("> ")
+        term.send(f"/attach {files / 'a.png'}\r")
+        term.expect("attached a.png (image)")
+        term.send("/attach /no/such.png\r")
+        term.expect("No such file")
+        term.send("interactive-att-1\r")
+        term.expect("echo: interactive-att-1")
+        term.expect("> ")
+        term.send("interactive-att-2\r")
+        term.expect("echo: interactive-att-2")
+        term.expect("> ")
+    finally:
+        term.close()
+    bodies = [r["body"] for r in server.stats()["requests"] if "interactive-att-1" in json.dumps(r["body"])]
+    first = bodies[-2]["messages"][-1]["content"]
+    assert [p["type"] for p in first] == ["text", "image_url"]
+    assert bodies[-1]["messages"][-3]["content"] == first      # kept in the conversation
+    second = [r["body"] for r in server.stats()["requests"] if "interactive-att-2" in json.dumps(r["body"])][-1]
+    assert second["messages"][-1]["content"] == "interactive-att-2"     # only the next message
+    saved = json.loads(conv.read_text())
+    assert saved[0]["content"][1]["type"] == "attachment" and "base64" not in conv.read_text()
