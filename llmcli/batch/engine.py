@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterator, Optional, Protocol
 
-from ..core.errors import APIError, RateLimitError, SchemaValidationError, error_kind
+from ..core.errors import (APIError, FileWriteError, LLMCLIError, RateLimitError,
+                           SchemaValidationError, error_kind)
 from ..core.retry import Attempts, Deadline, RetryPolicy
 from .limiter import Throttle
 from .reader import Item
@@ -60,6 +61,7 @@ class Stats:
         self.cost = 0.0                   # USD of the requests with a known price
         self.unpriced = 0                 # replies of models with no known price
         self.errors: dict[str, int] = {}
+        self.lost_in_flight = 0     # paid requests an earlier, killed run never recorded
         self.started = clock()
         self.finished: Optional[float] = None
 
@@ -80,9 +82,10 @@ class Outcome:
     """How a run ended."""
 
     stats: Stats
-    stopped: Optional[str] = None         # "interrupted", "fail-fast" or "max-cost"
+    stopped: Optional[str] = None         # "interrupted", "fail-fast", "max-cost" or "write-error"
     reason: Optional[str] = None          # why a "max-cost" run stopped
-    error: Optional[APIError] = None      # the error that stopped a --fail-fast run
+    error: Optional[LLMCLIError] = None   # the error that stopped a --fail-fast run,
+                                          # or the FileWriteError of a failed write
 
     @property
     def not_run(self) -> int:
@@ -181,6 +184,7 @@ class Engine:
         self._kinds: set[tuple[str, Optional[int]]] = set()
         self._fatal: Optional[BaseException] = None
         self._grace: Optional[asyncio.Task[None]] = None
+        self._sent: set[int] = set()      # items a request went out for, not yet recorded
 
     async def run(self) -> Outcome:
         """Run every item (or until stopped); raise what made the run impossible."""
@@ -201,7 +205,10 @@ class Engine:
             self.stats.slowdowns = self.throttle.slowdowns
         if self._fatal is not None:
             raise self._fatal
-        self.writer.drain()
+        try:
+            self.writer.drain()
+        except FileWriteError as exc:
+            self.outcome.stopped, self.outcome.error = "write-error", exc
         return self.outcome
 
     def interrupt(self) -> None:
@@ -226,6 +233,14 @@ class Engine:
 
     async def _after_grace(self) -> None:
         await self._sleep(self.options.grace)
+        self._cancel_all()
+
+    def _write_failed(self, exc: FileWriteError) -> None:
+        """No record can be written any more: stop every worker at once (what they
+        would finish could not be kept), and let the CLI say what to do."""
+        if not self._stopping:
+            self.outcome.error = exc
+            self.stop("write-error")
         self._cancel_all()
 
     def _cancel_all(self) -> None:
@@ -256,7 +271,9 @@ class Engine:
                     await self._run_item(item, me)
         except (asyncio.CancelledError, _Dropped):
             return
-        except BaseException as exc:   # a failed write, a bad base URL: the run cannot go on
+        except FileWriteError as exc:  # a full disk: stop now, say so, keep what is written
+            self._write_failed(exc)
+        except BaseException as exc:   # a bad base URL, a bug: the run cannot go on
             if self._fatal is None:
                 self._fatal = exc
             self._stopping = True
@@ -274,7 +291,7 @@ class Engine:
             reserved = self._admit(body)
             sent = self._clock()
             try:
-                result, attempts = await self._send(body, me)
+                result, attempts = await self._send(item, body, me, first=number == 1)
             except _SendFailed as failed:
                 self._account(item, body, reserved, None, failed.error, failed.attempts, sent)
                 self._failed(item, failed.error, sent_total + failed.attempts, started)
@@ -323,8 +340,10 @@ class Engine:
                 self.stats.cost += cost
         return cost
 
-    async def _send(self, body: dict[str, Any], me: asyncio.Task[Any]) -> tuple[Any, int]:
-        """One request through its retries: (result, attempts), or :class:`_SendFailed`."""
+    async def _send(self, item: Item, body: dict[str, Any], me: asyncio.Task[Any], *,
+                    first: bool) -> tuple[Any, int]:
+        """One request through its retries: (result, attempts), or :class:`_SendFailed`.
+        ``first``: the item's first request (from then on it is paid for)."""
         clock = ItemClock(self._clock) if self.options.max_time else None
         deadline = Deadline(self.options.max_time, clock) if clock else Deadline(None)
         attempts = Attempts(self.options.retry, deadline)
@@ -337,14 +356,16 @@ class Engine:
                     self.stats.retries += 1
                     await self._sleep_unless_stopped(attempt.delay)
                 with attempt:
-                    result = await self._attempt(body, cost, deadline, clock, me)
+                    result = await self._attempt(item, body, cost, deadline, clock, me,
+                                                 first and attempts.number == 1)
                     break
         except APIError as exc:
             raise _SendFailed(exc, attempts.number) from exc
         return result, attempts.number
 
-    async def _attempt(self, body: dict[str, Any], cost: float, deadline: Deadline,
-                       clock: Optional[ItemClock], me: asyncio.Task[Any]) -> Any:
+    async def _attempt(self, item: Item, body: dict[str, Any], cost: float,
+                       deadline: Deadline, clock: Optional[ItemClock],
+                       me: asyncio.Task[Any], first: bool) -> Any:
         throttle = self.throttle
         if clock is None:
             epoch = await throttle.acquire(cost)
@@ -355,6 +376,9 @@ class Engine:
             finally:
                 clock.go()
         self._busy.add(me)
+        if first:
+            self._sent.add(item.seq)
+            self.writer.sent()
         try:
             result = await self.client.chat(body, throttle.observe, deadline=deadline)
         except RateLimitError as exc:
@@ -387,14 +411,16 @@ class Engine:
             stats.prompt_tokens += usage.get("prompt_tokens") or 0
             stats.completion_tokens += usage.get("completion_tokens") or 0
         latency = int((self._clock() - started) * 1000)
-        self.writer.put(item.seq, self.records.ok(item, result, attempts, latency, cost, parsed))
+        self.writer.put(item.seq, self.records.ok(item, result, attempts, latency, cost, parsed),
+                        self._paid(item))
         stats.ok += 1
         stats.done += 1
 
     def _failed(self, item: Item, exc: APIError, attempts: int, started: float,
                 cost: Optional[float] = None) -> None:
         latency = int((self._clock() - started) * 1000)
-        self.writer.put(item.seq, self.records.error(item, exc, attempts, latency, cost))
+        self.writer.put(item.seq, self.records.error(item, exc, attempts, latency, cost),
+                        self._paid(item))
         stats = self.stats
         stats.failed += 1
         stats.done += 1
@@ -407,6 +433,13 @@ class Engine:
         if self.options.fail_fast and not self._stopping:
             self.outcome.error = exc
             self.stop("fail-fast")
+
+    def _paid(self, item: Item) -> bool:
+        """Whether a request went out for ``item`` (its record settles one paid)."""
+        if item.seq in self._sent:
+            self._sent.discard(item.seq)
+            return True
+        return False
 
     def _invalid(self, item: Item) -> None:
         self.writer.put(item.seq, self.records.error(item, None, 0, 0))

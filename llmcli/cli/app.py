@@ -52,6 +52,7 @@ def main(
     """A fast, scriptable client for OpenAI-compatible LLM APIs."""
     state.debug = debug
     state.config = config
+    state.log_file = str(log_file) if log_file else None
     if api is not None:
         from ..core.dialects import names
 
@@ -65,10 +66,11 @@ def main(
 
 
 def _register() -> None:
-    from . import batch, chat, config_cmd, models, usage_cmd
+    from . import batch, batches, chat, config_cmd, models, usage_cmd
 
     chat.register(app)
     batch.register(app)
+    batches.register(app)
     models.register(app)
     usage_cmd.register(app)
     app.add_typer(config_cmd.app, name="config")
@@ -119,7 +121,10 @@ def sigterm_as_interrupt() -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+    return restore
 
 
 def run(args: list[str], env: Optional[Environment] = None) -> int:
@@ -149,7 +154,7 @@ def _stdio(env: Environment) -> Iterator[None]:
         sys.stdout = env.stdout
     if env.stderr is not None:
         sys.stderr = env.stderr
-    sys.stdin = env.stdin    # type: ignore[assignment]
+    sys.stdin = env.stdin
     try:
         yield
     finally:

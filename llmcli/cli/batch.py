@@ -12,9 +12,11 @@ import click
 import typer
 
 from . import common as c
+from . import remote as r
 from . import scripting as sc
 from .env import current
-from .errors import ExitCode, Interrupted, StdoutClosed, add_secret, exit_code_for, safe
+from .errors import (ExitCode, Interrupted, StdoutClosed, add_secret, exit_code_for, report,
+                     safe, state)
 from .output import warn
 
 _RUN = "Batch options"
@@ -39,7 +41,6 @@ Grace = Annotated[float, typer.Option("--grace", min=0, help="On Ctrl-C/SIGTERM,
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress and no summary on stderr (warnings and errors still).", rich_help_panel=_RUN)]
 SummaryJson = Annotated[Optional[Path], typer.Option("--summary-json", metavar="FILE", help="Also write the summary as JSON to FILE.", rich_help_panel=_RUN)]
 MaxCost = Annotated[Optional[float], typer.Option("--max-cost", metavar="USD", min=0.0, callback=c.finite, help="Stop before the spending could pass USD (admission counts the worst case of every request in flight; needs max_tokens and known prices). Exit 9; --resume finishes.", rich_help_panel=_RUN)]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Send nothing: read the whole input and print the items, estimated input tokens and the cost range (output bounded by max_tokens).", rich_help_panel=_RUN)]
 Transport = Annotated[str, typer.Option("--transport", click_type=click.Choice(("aiohttp", "httpx")), help="HTTP transport (aiohttp is the fast one; httpx for comparison).", rich_help_panel="Connection options")]
 
 
@@ -69,10 +70,19 @@ def batch(
     max_time: c.MaxTime = None,
     retries: c.Retries = None,
     transport: Transport = "aiohttp",
+    remote: r.RemoteOpt = False,
+    detach: r.DetachOpt = False,
+    status: r.StatusOpt = False,
+    cancel: r.CancelOpt = False,
+    dry_run: r.DryRunOpt = False,
+    endpoint: r.EndpointOpt = None,
+    completion_window: r.WindowOpt = "24h",
+    remote_max_lines: r.MaxLinesOpt = 50_000,
+    remote_max_bytes: r.MaxBytesOpt = 190_000_000,
+    poll_interval: r.PollOpt = 60.0,
     schema: sc.Schema = None,
     schema_retries: sc.SchemaRetries = 0,
     max_cost: MaxCost = None,
-    dry_run: DryRun = False,
 ) -> None:
     """Run a file of prompts concurrently: exactly one JSONL record per input.
 
@@ -85,6 +95,11 @@ def batch(
 
     if resume and not output:
         raise click.UsageError("--resume needs -o FILE: it finishes the run in that file")
+    from .paths import check_distinct
+
+    check_distinct([("INPUT", input), ("-o", output),
+                    ("--summary-json", str(summary_json) if summary_json else None),
+                    ("--log-file", state.log_file)])
     if summary_json and not _writable(summary_json):
         raise click.UsageError(f"--summary-json: cannot write {summary_json}: not a file "
                                "in a writable folder")
@@ -92,13 +107,33 @@ def batch(
                               timeout=timeout, max_time=max_time, retries=retries)
     json_schema = sc.read_schema(schema) if schema is not None else None
     defaults = _defaults(settings, system, temperature, max_tokens, param, json_schema)
-    if dry_run:
+    if dry_run and not remote:    # no key needed: nothing is sent
         from .batch_cost import dry_run as run_dry
 
         return run_dry(input, input_format, defaults, settings, summary_json)
-    options = c.client_options(settings)
+    if max_cost is not None and remote:
+        raise click.UsageError("--max-cost is for runs that send each request; a --remote "
+                               "batch is priced by --dry-run")
+    options = c.client_options(settings, key_in_budget=False)
     for secret in options.secrets():    # header credentials too, not only the key
         add_secret(secret)
+    if remote or detach or status or cancel or dry_run:
+        if not remote:
+            raise click.UsageError("--detach, --status and --cancel go with --remote")
+        code = r.run_remote(
+            input=input, output=output, options=options, input_format=input_format,
+            output_format=output_format, resume=resume, force=force, quiet=quiet,
+            defaults=defaults,
+            detach=detach, status=status, cancel=cancel, dry_run=dry_run, endpoint=endpoint,
+            window=completion_window, max_lines=remote_max_lines, max_bytes=remote_max_bytes,
+            poll_interval=poll_interval)
+        if code:
+            raise typer.Exit(code)
+        if dry_run:     # after the parts, what they would cost (batch_cost: the discount)
+            from .batch_cost import dry_run as run_dry
+
+            run_dry(input, input_format, defaults, settings, summary_json)
+        return
     engine = EngineOptions(concurrency=concurrency, rpm=rpm, tpm=tpm, fail_fast=fail_fast,
                            grace=grace, retry=options.retry, max_time=options.max_time,
                            schema_retries=schema_retries)
@@ -157,6 +192,8 @@ def _run(spec: Any, options: Any, quiet: bool, summary_json: Optional[Path]) -> 
     data = summary(outcome, spec.output)
     code = _exit_code(outcome)
     data["exit_code"] = int(code)
+    if outcome.stopped == "write-error" and outcome.error is not None:
+        report(outcome.error)     # the one error line, then the summary and how to resume
     _report(job, outcome, data, quiet)
     if summary_json:
         _write_summary(summary_json, data)
@@ -204,7 +241,7 @@ def _exit_code(outcome: Any) -> ExitCode:
         return ExitCode.INTERRUPTED
     if outcome.stopped == "max-cost":
         return ExitCode.MAX_COST
-    if outcome.stopped == "fail-fast" and outcome.error is not None:
+    if outcome.stopped in ("fail-fast", "write-error") and outcome.error is not None:
         return exit_code_for(outcome.error)
     return ExitCode.BATCH_PARTIAL if outcome.stats.failed or outcome.not_run else ExitCode.OK
 
@@ -224,7 +261,9 @@ def _report(job: Any, outcome: Any, data: dict[str, Any], quiet: bool) -> None:
 
 def _next_step(job: Any, outcome: Any) -> str:
     """The command that finishes the run (items not run, and failed ones retried)."""
-    what = (f"{outcome.stopped}: {outcome.not_run} item(s) not run" if outcome.stopped
+    stopped = {"write-error": "stopped by the failed write"}.get(outcome.stopped or "",
+                                                                 outcome.stopped)
+    what = (f"{stopped}: {outcome.not_run} item(s) not run" if outcome.stopped
             else f"{outcome.stats.failed} item(s) failed")
     if not job.spec.output:
         return f"llmcli: {what}; records went to stdout, so only a run with -o FILE can be resumed"

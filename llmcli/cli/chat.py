@@ -65,43 +65,57 @@ def _command(stream: bool) -> Callable[..., None]:
                                      "`chat --schema-retries`", param_hint="--schema-retries")
         settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                                   timeout=timeout, max_time=max_time, retries=retries)
-        refs: dict[int, Any] = {}
-        history = load_history(messages, conversation, refs)
-        if conversation is not None:   # before sending: a paid reply must not be lost
-            from .conversation import check_writable
+        from .conversation import conversation_lock
 
-            check_writable(conversation)
-        if wants_interactive(interactive, prompt, messages, json_out):
-            from .interactive import run_session
-
-            return run_session(settings, prompt, system, history, conversation,
-                               c.request_params(settings, temperature, max_tokens, param),
-                               refs=refs, attach=attach or [])
-        json_schema = sc.read_schema(schema) if schema is not None else None
-        attachments = sc.read_attachments(attach, settings) if attach else []
-        text = gather_prompt(prompt, no_stdin=no_stdin or "-" in (attach or []),
-                             has_messages=bool(history) or bool(attachments))
-        body = build_body(settings, text, system, temperature, max_tokens, param, history,
-                          stream=stream)
-        body = sc.shape_body(body, text, attachments, json_schema, refs)
-        run = sc.Run(settings, "stream" if stream else "chat", json_schema, schema_retries)
-        from ..core.client import Client
-        from ..core.errors import LLMCLIError
-
-        try:
-            with Client(c.client_options(settings)) as client:
-                reply = (print_stream if stream else print_chat)(client, body, json_out, run)
-        except LLMCLIError as exc:
-            run.failed(exc, body)
-            raise
-        finally:
-            run.finish()
-        if conversation is not None:   # only a whole turn is written, never a cut one
-            from .conversation import save_conversation, with_reply
-
-            save_conversation(conversation, with_reply(body["messages"], reply), refs)
+        with conversation_lock(conversation):   # one turn at a time on one file
+            _turn(settings, stream, prompt, system, temperature, max_tokens, param, messages,
+                  conversation, interactive, json_out, no_stdin,
+                  sc.Asks(schema, schema_retries, attach or []))
 
     return command
+
+
+def _turn(settings: Any, stream: bool, prompt: Optional[str], system: Optional[str],
+          temperature: Optional[float], max_tokens: Optional[int], param: Optional[list[str]],
+          messages: Optional[Path], conversation: Optional[Path], interactive: bool,
+          json_out: bool, no_stdin: bool, asks: sc.Asks) -> None:
+    """One chat or stream command, once ``conversation``'s lock is held."""
+    refs: dict[int, Any] = {}     # attachment parts, kept by reference in the conversation
+    history = load_history(messages, conversation, refs)
+    if conversation is not None:   # before sending: a paid reply must not be lost
+        from .conversation import check_writable
+
+        check_writable(conversation)
+    if wants_interactive(interactive, prompt, messages, json_out):
+        from .interactive import run_session
+
+        run_session(settings, prompt, system, history, conversation,
+                    c.request_params(settings, temperature, max_tokens, param),
+                    refs=refs, attach=asks.attach)
+        return
+    schema = sc.read_schema(asks.schema) if asks.schema is not None else None
+    attachments = sc.read_attachments(asks.attach, settings) if asks.attach else []
+    text = gather_prompt(prompt, no_stdin=no_stdin or "-" in asks.attach,
+                         has_messages=bool(history) or bool(attachments))
+    body = build_body(settings, text, system, temperature, max_tokens, param, history,
+                      stream=stream)
+    body = sc.shape_body(body, text, attachments, schema, refs)
+    run = sc.Run(settings, "stream" if stream else "chat", schema, asks.retries)
+    from ..core.client import Client
+    from ..core.errors import LLMCLIError
+
+    try:
+        with Client(c.client_options(settings)) as client:
+            reply = (print_stream if stream else print_chat)(client, body, json_out, run)
+    except LLMCLIError as exc:
+        run.failed(exc, body)
+        raise
+    finally:
+        run.finish()
+    if conversation is not None:   # only a whole turn is written, never a cut one
+        from .conversation import save_turn, with_reply
+
+        save_turn(conversation, with_reply(body["messages"], reply), refs)
 
 
 def load_history(messages: Optional[Path], conversation: Optional[Path],

@@ -11,10 +11,12 @@ import os
 from enum import IntEnum
 from typing import Any, Optional
 
-from ..core.errors import (APIConnectionError, APIError, AuthenticationError, ConfigError,
-                           LLMCLIError, PermissionDeniedError, SchemaValidationError,
+from ..core.errors import (APIConnectionError, APIError, AuthenticationError, BusyError,
+                           ConfigError, FileWriteError, LLMCLIError, PermissionDeniedError,
+                           SchemaValidationError,
                            error_kind)
 from ..core.options import redact
+from ..core.sanitize import neutralize
 from .env import current
 
 
@@ -31,6 +33,8 @@ class ExitCode(IntEnum):
     BATCH_PARTIAL = 7    # batch: some items failed, the others succeeded
     SCHEMA = 8           # chat/stream --schema: the reply is not JSON of the schema's shape
     MAX_COST = 9         # batch --max-cost: stopped before the budget could be exceeded
+    IO_ERROR = 74        # a file could not be written: disk full, I/O error (sysexits EX_IOERR)
+    BUSY = 75            # another llmcli is writing the same file; try again (EX_TEMPFAIL)
     INTERRUPTED = 130    # Ctrl-C or SIGTERM
     BROKEN_PIPE = 141    # the reader of stdout went away (`| head -1`), as SIGPIPE would
 
@@ -38,6 +42,8 @@ class ExitCode(IntEnum):
 # Most specific first: the first class an error is an instance of decides.
 EXIT_CODES: list[tuple[type[LLMCLIError], ExitCode]] = [
     (ConfigError, ExitCode.CONFIG),
+    (BusyError, ExitCode.BUSY),
+    (FileWriteError, ExitCode.IO_ERROR),
     (AuthenticationError, ExitCode.AUTH),
     (PermissionDeniedError, ExitCode.AUTH),
     (APIConnectionError, ExitCode.NETWORK),
@@ -70,7 +76,7 @@ class _RunState:
     old module-level name: ``state.json_errors = True`` sets it on the run in
     progress, so nothing one run sets is seen by the next."""
 
-    _FIELDS = ("debug", "json_errors", "config", "api", "secrets")
+    _FIELDS = ("debug", "json_errors", "config", "api", "secrets", "log_file")
 
     def __getattr__(self, name: str) -> Any:
         if name not in self._FIELDS:
@@ -94,8 +100,9 @@ def add_secret(secret: Optional[str]) -> None:
 
 
 def safe(text: str) -> str:
-    """``text`` with every registered secret masked."""
-    return redact(text, current().secrets)
+    """``text`` as it may reach stderr or a log: every registered secret masked, and
+    control characters and terminal escapes from a server made visible, not obeyed."""
+    return neutralize(redact(text, current().secrets))
 
 
 def _payload(kind: str, message: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 from ..config import Settings
 from ..core.errors import LLMCLIError
 from . import common as c
-from .conversation import Messages, save_conversation, with_reply
+from .conversation import Messages, save_conversation, save_turn, with_reply
 from .env import current
 from .errors import report, safe
 from .output import Out
@@ -97,7 +97,10 @@ class Session:
                 run.finish()
         self.messages = with_reply(sent, reply)
         self.pending = []
-        self.persist()
+        try:
+            self.persist()
+        except LLMCLIError as exc:   # saved aside, and said where: the session goes on
+            report(exc)
 
     def attach(self, arg: str) -> None:
         """``/attach PATH|URL``: attach a file or URL to the next message."""
@@ -173,7 +176,7 @@ class Session:
     def persist(self) -> None:
         """With ``--conversation``, the file follows every change."""
         if self.conversation is not None:
-            save_conversation(self.conversation, self.messages, self.refs)
+            save_turn(self.conversation, self.messages, self.refs)
 
 
 def run_session(settings: Settings, prompt: Optional[str], system: Optional[str],

@@ -23,6 +23,15 @@ SchemaRetries = Annotated[int, typer.Option("--schema-retries", min=0, metavar="
 Attach = Annotated[Optional[list[str]], typer.Option("-a", "--attach", metavar="PATH|URL", help="Attach an image (PNG, JPEG, WebP, GIF), a PDF, a text file, an image URL, or '-' (stdin); repeatable.", rich_help_panel=_REQ)]
 
 
+class Asks:
+    """What `chat`/`stream` were asked for beyond a plain prompt."""
+
+    __slots__ = ("schema", "retries", "attach")
+
+    def __init__(self, schema: Optional[str], retries: int, attach: list[str]) -> None:
+        self.schema, self.retries, self.attach = schema, retries, attach
+
+
 def read_schema(value: str) -> dict[str, Any]:
     """``--schema``: inline JSON (it starts with ``{``), else a file to read."""
     from ..core.schema import SchemaError, load_schema

@@ -49,7 +49,10 @@ def stdin_ready(wait: float) -> bool:
     try:
         import select
 
-        ready, _, _ = select.select([current().stdin], [], [], wait)
+        stdin = current().stdin
+        if stdin is None:
+            return True
+        ready, _, _ = select.select([stdin], [], [], wait)
         return bool(ready)
     except (OSError, ValueError, TypeError):   # Windows pipes cannot be selected
         return True
