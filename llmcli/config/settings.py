@@ -61,7 +61,13 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str, Any]] = {
     "system_trust": (lambda v: isinstance(v, bool), "true or false", False),
     "verify": (lambda v: isinstance(v, bool), "true or false", True),
     "proxy": (lambda v: isinstance(v, str), "a URL", None),
+    "prices": (lambda v: isinstance(v, dict) and all(isinstance(e, dict) for e in v.values()),
+               "a mapping of model ids to {input, output, cached_input, batch_discount}", None),
+    "log": (lambda v: isinstance(v, bool), "true or false", True),
+    "log_content": (lambda v: isinstance(v, bool), "true or false", False),
 }
+# Settings whose mappings merge across layers (a profile adds to the file's prices).
+MERGED = ("prices",)
 TOP_ONLY = {"default_profile": (lambda v: isinstance(v, str), "a string"),
             "profiles": (lambda v: isinstance(v, dict), "a mapping of profile names")}
 
@@ -274,6 +280,8 @@ def _apply(values: dict[str, Any], sources: dict[str, str], layer: Layer) -> Non
         for k in KEY_FIELDS:
             values[k], sources[k] = None, key_source
     for name, (value, source) in layer.items():
+        if name in MERGED and isinstance(values.get(name), dict) and isinstance(value, dict):
+            value = {**values[name], **value}
         values[name], sources[name] = value, source
 
 

@@ -21,7 +21,9 @@ from .dialects import native_api
 from .faults import FaultBook, FaultError, error_body, fault_from_json, parse_fault
 from .plans import (Delayed, Drop, Hang, Plan, Reply, Request, Stream, Truncated,
                     sse_event)
+from .parts import check_parts
 from .stats import Stats, mask_secret
+from .structured import check_response_format, structured_answer
 from .validation import RequestError, check_chat
 
 CHAT_PATH = "/v1/chat/completions"
@@ -172,8 +174,10 @@ class App:
                                     "This likely means you aren't using your HTTP library "
                                     "correctly.)") from None
         model, messages, max_tokens, stream, usage = check_chat(payload, self._models, deployment)
+        check_parts(messages)
+        schema = check_response_format(payload)
         try:
-            answer = answer_for(messages, max_tokens)
+            answer = structured_answer(messages, schema, answer_for(messages, max_tokens))
             directives = answer.directives
             fault = self.faults.take_queued()
             if fault is None and directives.fault is not None:
