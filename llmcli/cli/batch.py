@@ -136,7 +136,7 @@ def _run(spec: Any, options: Any, quiet: bool, summary_json: Optional[Path]) -> 
     _report(job, outcome, data, quiet)
     if summary_json:
         _write_summary(summary_json, data)
-    if outcome.stopped == "fail-fast" and outcome.error is not None:
+    if outcome.error is not None:   # --fail-fast, or an error every item would share
         raise outcome.error     # the boundary prints it and maps its exit code
     return code
 
@@ -178,7 +178,7 @@ def _prepare(job: Any) -> None:
 def _exit_code(outcome: Any) -> ExitCode:
     if outcome.stopped == "interrupted":
         return ExitCode.INTERRUPTED
-    if outcome.stopped == "fail-fast" and outcome.error is not None:
+    if outcome.error is not None:
         return exit_code_for(outcome.error)
     return ExitCode.BATCH_PARTIAL if outcome.stats.failed or outcome.not_run else ExitCode.OK
 
@@ -210,10 +210,13 @@ def _first_of_its_kind(item: Any, exc: Any) -> None:
     """Say each kind of failure once, not once per item; the records have them all."""
     from ..core.errors import error_kind
 
+    from .hints import hint_for
+
     kind = error_kind(exc)
     hint = ("; every item will likely fail the same way (--fail-fast stops at the first)"
             if kind in _HARD else "; any more like it are only in the records")
-    warn(f"item {item.id} failed: {exc.message}{hint}")
+    why = hint_for(exc)
+    warn(f"item {item.id} failed: {exc.message}{'; ' + why if why else ''}{hint}")
 
 
 class _Progress:

@@ -54,6 +54,9 @@ def client_options(settings: Settings) -> Any:
     """The core's options, with the resolved key registered for masking."""
     options = settings.client_options()
     add_secret(options.api_key)
+    from .hints import remember
+
+    remember(settings, options)
     return options
 
 

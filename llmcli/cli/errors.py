@@ -68,6 +68,7 @@ class RunState:
     json_errors: bool = False
     config: Optional[str] = None     # --config, for the commands that load settings
     secrets: list[str] = []
+    hint_context: Any = None         # cli/hints.py's HintContext, once a client is set up
 
 
 state = RunState()
@@ -99,6 +100,10 @@ def report(exc: BaseException) -> ExitCode:
         payload = _payload("internal_error", message)
     request_id = getattr(exc, "request_id", None)
     line = message + (f" (request id {request_id})" if request_id else "")
+    from .hints import hint_for
+
+    hint = hint_for(exc)
+    line += f"; {hint}" if hint else ""
     if state.debug:
         import traceback
 

@@ -116,8 +116,11 @@ class Settings:
         """What the core's clients need."""
         v = self.values
         verify: Any = v["ca_bundle"] or v["verify"]
+        key = self.api_key() if resolve_key else None
+        if resolve_key and not key:
+            require_key_for_openai(v["base_url"], v["auth_header"], v["headers"])
         return ClientOptions(
-            base_url=v["base_url"], api_key=self.api_key() if resolve_key else None,
+            base_url=v["base_url"], api_key=key,
             auth_header=v["auth_header"], auth_scheme=v["auth_scheme"],
             headers={k: str(x) for k, x in (v["headers"] or {}).items()},
             query={k: str(x) for k, x in (v["query"] or {}).items()},
@@ -138,6 +141,25 @@ class Settings:
             text = mask_key(value) if name == "api_key" else redact(_show(value), secrets)
             rows.append((name, text, self.sources.get(name, "default")))
         return rows
+
+
+OPENAI_HOST = "api.openai.com"
+
+
+def require_key_for_openai(base_url: str, auth_header: str, headers: Any) -> None:
+    """OpenAI's own API answers nothing without a key: say so before the network,
+    with the three ways to give one. Other hosts (local servers) may need none."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(base_url).hostname
+    except ValueError:
+        return
+    if host != OPENAI_HOST or auth_header.lower() in {k.lower() for k in headers or {}}:
+        return
+    raise ConfigError(f"no API key for {base_url}: export OPENAI_API_KEY=sk-..., or name "
+                      "the variable that holds it with api_key_env in the config file "
+                      "(`llmcli config init` writes a commented one)", key="api_key")
 
 
 def _show(value: Any) -> str:
