@@ -28,8 +28,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.write(f"llmcli {__version__}\n")
         sys.exit(0)
     from .cli.app import run
+    from .cli.env import Environment
 
-    sys.exit(run(args))
+    sys.exit(run(args, Environment.from_process(args)))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Shared fixtures: an isolated environment for every test, the project's test server
-on 127.0.0.1, and a runner for the real `llmcli` process."""
+on 127.0.0.1, and the `cli` runner (tests/harness.py: in-process, or a real process)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator
 
 import pytest
 
 from llmcli.testing import MockOpenAIServer
 
+from .harness import ROOT, run_cli
+
+__all__ = ["API_KEY", "ROOT", "run_cli"]
+
 API_KEY = "sk-test-0123456789abcdefWXYZ"   # long enough to be masked as sk-...WXYZ
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -46,20 +49,64 @@ def api_env(server: MockOpenAIServer) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, env: Optional[dict[str, str]] = None, input: Optional[str] = None,
-            timeout: float = 30, stdin: Optional[int] = None) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a child process and capture stdout and stderr apart."""
-    kwargs: dict = {"input": input} if input is not None else {
-        "stdin": subprocess.DEVNULL if stdin is None else stdin}
-    return subprocess.run([sys.executable, "-m", "llmcli", *args], capture_output=True,
-                          text=True, env=env if env is not None else dict(os.environ),
-                          timeout=timeout, cwd=ROOT, **kwargs)
-
-
 @pytest.fixture
 def cli(api_env: dict[str, str]):
-    """``cli("chat", "hi")`` runs llmcli against the test server."""
-    def run(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    """``cli("chat", "hi")`` runs llmcli against the test server, in-process
+    (``process=True``: in a child process; see tests/harness.py)."""
+    def run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         kwargs.setdefault("env", api_env)
         return run_cli(*args, **kwargs)
     return run
+
+
+# -- How the CLI tests ran: in-process or in a child process (the summary line) --------
+
+_RUNS: dict[str, set[str]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _count_cli_runs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Note, per test, whether it ran llmcli in-process (the harness) or started a
+    child Python or shell (every real-process CLI test does)."""
+    from . import harness
+
+    nodeid = request.node.nodeid
+    real_in_process, real_popen_init = harness._in_process, subprocess.Popen.__init__
+
+    def in_process(*args: Any, **kwargs: Any) -> Any:
+        _RUNS.setdefault(nodeid, set()).add("in-process")
+        return real_in_process(*args, **kwargs)
+
+    def popen_init(self: Any, argv: Any, *args: Any, **kwargs: Any) -> None:
+        if _runs_llmcli([str(a) for a in (argv if isinstance(argv, (list, tuple)) else [argv])]):
+            _RUNS.setdefault(nodeid, set()).add("process")
+        real_popen_init(self, argv, *args, **kwargs)
+
+    def terminal_init(self: Any, argv: list[str], *args: Any, **kwargs: Any) -> None:
+        if _runs_llmcli(argv):
+            _RUNS.setdefault(nodeid, set()).add("process")
+        real_terminal_init(self, argv, *args, **kwargs)
+
+    from .pty_helper import Terminal
+
+    real_terminal_init = Terminal.__init__
+    monkeypatch.setattr(Terminal, "__init__", terminal_init)
+    monkeypatch.setattr(harness, "_in_process", in_process)
+    monkeypatch.setattr(subprocess.Popen, "__init__", popen_init)
+
+
+def _runs_llmcli(words: list[str]) -> bool:
+    """``python -m llmcli ...``, an ``llmcli`` executable, or a shell (the completion
+    tests drive llmcli through bash, zsh and fish)."""
+    name = Path(words[0]).name if words else ""
+    return (name in ("llmcli", "bash", "zsh", "fish")
+            or any(a == "-m" and b == "llmcli" for a, b in zip(words, words[1:])))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line: how many tests ran the CLI in-process and how many in a process."""
+    if not _RUNS:
+        return
+    process = sum(1 for modes in _RUNS.values() if "process" in modes)
+    terminalreporter.write_line(f"llmcli CLI tests: {len(_RUNS) - process} in-process, "
+                                f"{process} with a child process")

@@ -1,4 +1,6 @@
-"""The batch scheduler and its pacing, with a fake client and a fake clock: no network."""
+"""The batch scheduler and its pacing, with a fake client and fake time (the engine's
+clock and sleep, or an event loop on virtual time, tests/fake_time.py): no network, and
+nothing waits for real."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from llmcli.batch.writer import RecordWriter
 from llmcli.core.chat import ChatResult
 from llmcli.core.errors import AuthenticationError, RateLimitError, ServerError
 from llmcli.core.retry import RetryPolicy
+
+from .fake_time import VirtualTimeLoop, run_virtual
 
 FAST_RETRY = RetryPolicy(max_retries=3, initial_delay=0.001, max_delay=0.002)
 
@@ -106,12 +110,12 @@ def test_throttle_holds_requests_beyond_the_limit() -> None:
             await throttle.acquire()
             order.append("second started")
         task = asyncio.create_task(second())
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(10)
         order.append("first done")
         throttle.release()
         await task
         return order
-    assert asyncio.run(scenario()) == ["first done", "second started"]
+    assert run_virtual(scenario()) == ["first done", "second started"]
 
 
 def test_throttle_follows_ratelimit_headers() -> None:
@@ -182,10 +186,18 @@ def run_engine(client: FakeClient, prompts: list[str], *, window: int = 64,
     writer = RecordWriter(sink, ordered=options.pop("ordered", True), window=window)  # type: ignore[arg-type]
     options.setdefault("retry", FAST_RETRY)
     items = make_items(prompts)
-    engine = Engine(iter(items), client, writer, JsonlRecords(), EngineOptions(**options),
-                    Stats(len(items)))
-    asyncio.run(engine.run())
+    engine = start_engine(items, client, writer, EngineOptions(**options))
     return engine, sink
+
+
+def start_engine(items: list[Item], client: FakeClient, writer: RecordWriter,
+                 options: EngineOptions, **kwargs: Any) -> Engine:
+    """Run an engine to its end on virtual time; ``engine.stats.elapsed`` is that time."""
+    loop = VirtualTimeLoop()
+    engine = Engine(iter(items), client, writer, JsonlRecords(), options, Stats(len(items)),
+                    clock=loop.time, **kwargs)
+    run_virtual(engine.run(), loop)
+    return engine
 
 
 def test_every_item_gets_one_record_in_input_order_whatever_finishes_first() -> None:
@@ -211,7 +223,7 @@ def test_retries_follow_the_policy_and_exhaustion_gives_an_error_record() -> Non
 
 def test_a_429_pauses_the_scheduler_and_is_retried() -> None:
     limited = RateLimitError("HTTP 429", status=429)
-    limited.retry_after = 0.01  # type: ignore[attr-defined]
+    limited.retry_after = 0.01
     engine, sink = run_engine(FakeClient({"a": [limited]}), ["a", "b"], concurrency=2)
     assert [r["status"] for r in sink.records()] == ["ok", "ok"]
     assert engine.stats.rate_limited == 1 and engine.throttle.slowdowns == 1
@@ -224,6 +236,7 @@ def test_max_time_does_not_count_the_wait_for_a_rate_slot() -> None:
                               rpm=600, max_time=0.05)
     assert [r["status"] for r in sink.records()] == ["ok"] * 15
     assert len(client.calls) == 15
+    assert engine.stats.elapsed == pytest.approx(0.5, abs=0.01)   # virtual seconds
 
 
 def test_fail_fast_stops_at_the_first_failure() -> None:
@@ -243,10 +256,12 @@ def test_interrupt_lets_requests_in_flight_finish_and_starts_no_more() -> None:
     client.on_call = lambda n: engines[0].interrupt() if n == 6 else None
     prompts = [f"p{n}" for n in range(100)]
     sink = Sink()
+    loop = VirtualTimeLoop()
     engine = Engine(iter(make_items(prompts)), client, RecordWriter(sink),  # type: ignore[arg-type]
-                    JsonlRecords(), EngineOptions(concurrency=4, grace=5.0), Stats(100))
+                    JsonlRecords(), EngineOptions(concurrency=4, grace=5.0), Stats(100),
+                    clock=loop.time)
     engines.append(engine)
-    asyncio.run(engine.run())
+    run_virtual(engine.run(), loop)
     records = sink.records()
     assert engine.outcome.stopped == "interrupted" and engine.outcome.not_run == 94
     assert len(client.calls) == 6          # the signal came as the sixth request started
@@ -258,13 +273,15 @@ def test_a_request_that_outlives_the_grace_is_dropped_without_a_record() -> None
     client = FakeClient(delay=lambda p: 60.0 if p == "hang" else 0.0)
     client.on_call = lambda n: engines[0].interrupt() if n == 3 else None
     sink = Sink()
+    loop = VirtualTimeLoop()
     engine = Engine(iter(make_items(["ok", "hang", "later", "never"])), client,
                     RecordWriter(sink, ordered=False), JsonlRecords(),  # type: ignore[arg-type]
-                    EngineOptions(concurrency=2, grace=0.05), Stats(4))
+                    EngineOptions(concurrency=2, grace=5.0), Stats(4), clock=loop.time)
     engines.append(engine)
-    asyncio.run(engine.run())
+    run_virtual(engine.run(), loop)
     assert [r["content"] for r in sink.records()] == ["echo: ok", "echo: later"]
     assert client.calls == ["ok", "hang", "later"] and engine.outcome.not_run == 2
+    assert engine.stats.elapsed == pytest.approx(5.0)    # the grace, not the 60 s hang
 
 
 def test_a_failed_write_stops_the_run_with_that_error() -> None:
@@ -273,19 +290,16 @@ def test_a_failed_write_stops_the_run_with_that_error() -> None:
             raise OSError(28, "No space left on device")
 
     writer = RecordWriter(FullDisk(), ordered=True)  # type: ignore[arg-type]
-    engine = Engine(iter(make_items(["a", "b"])), FakeClient(), writer, JsonlRecords(),
-                    EngineOptions(concurrency=2), Stats(2))
     with pytest.raises(OSError, match="No space"):
-        asyncio.run(engine.run())
+        start_engine(make_items(["a", "b"]), FakeClient(), writer, EngineOptions(concurrency=2))
 
 
 def test_progress_is_reported_while_the_run_goes_on() -> None:
     seen: list[int] = []
     sink = Sink()
-    engine = Engine(iter(make_items([f"p{n}" for n in range(20)])), FakeClient(delay=0.005),
-                    RecordWriter(sink), JsonlRecords(),  # type: ignore[arg-type]
-                    EngineOptions(concurrency=2, progress_interval=0.01), Stats(20),
-                    on_progress=lambda stats: seen.append(stats.done))
-    asyncio.run(engine.run())
-    assert len(seen) >= 2 and seen == sorted(seen) and seen[-1] <= 20
+    start_engine(make_items([f"p{n}" for n in range(20)]), FakeClient(delay=0.35),
+                 RecordWriter(sink), EngineOptions(concurrency=2, progress_interval=1.0),  # type: ignore[arg-type]
+                 on_progress=lambda stats: seen.append(stats.done))
+    # 20 items, two at a time, 0.35 s each: 3.5 s, a tick every second.
+    assert seen == [4, 10, 16]
     assert len(sink.records()) == 20

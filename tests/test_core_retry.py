@@ -32,7 +32,7 @@ NOW = 1_700_000_000.0
 
 def rate_limited(**headers: str) -> RateLimitError:
     exc = status_error(429, b"")
-    exc.retry_after = parse_retry_after(headers)  # type: ignore[attr-defined]
+    exc.retry_after = parse_retry_after(headers)
     return exc
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Awaitable, Callable, Iterator, Optional
 
 from ..core.errors import (APIConnectionError, APIError, AuthenticationError, RateLimitError,
                            error_kind)
@@ -30,6 +30,9 @@ from .reader import Item
 from .writer import RecordWriter
 
 DEFAULT_GRACE = 5.0
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass
@@ -49,19 +52,19 @@ class EngineOptions:
 class Stats:
     """Counters for progress and the summary; plain attributes, cheap to bump."""
 
-    def __init__(self, total: int = 0, skipped: int = 0) -> None:
-        self.total, self.skipped = total, skipped
+    def __init__(self, total: int = 0, skipped: int = 0, clock: Clock = time.monotonic) -> None:
+        self.total, self.skipped, self.clock = total, skipped, clock
         self.done = self.ok = self.failed = self.invalid = 0
         self.retries = self.rate_limited = self.slowdowns = 0
         self.prompt_tokens = self.completion_tokens = 0
         self.errors: dict[str, int] = {}
-        self.started = time.monotonic()
+        self.started = clock()
         self.finished: Optional[float] = None
 
     @property
     def elapsed(self) -> float:
         """Seconds since the run started (until it finished)."""
-        return (self.finished or time.monotonic()) - self.started
+        return (self.finished or self.clock()) - self.started
 
     @property
     def rate(self) -> float:
@@ -101,24 +104,25 @@ class ItemClock:
     the throttle (a rate slot, a 429 pause, room under the concurrency limit), so the
     budget is spent only on sending and on backing off between attempts."""
 
-    __slots__ = ("_held", "_since")
+    __slots__ = ("_clock", "_held", "_since")
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
         self._held = 0.0                  # seconds spent waiting so far
         self._since: Optional[float] = None
 
     def __call__(self) -> float:
-        now = self._since if self._since is not None else time.monotonic()
+        now = self._since if self._since is not None else self._clock()
         return now - self._held
 
     def hold(self) -> None:
         """Stop the clock (the item starts waiting)."""
-        self._since = time.monotonic()
+        self._since = self._clock()
 
     def go(self) -> None:
         """Start it again."""
         if self._since is not None:
-            self._held += time.monotonic() - self._since
+            self._held += self._clock() - self._since
             self._since = None
 
 
@@ -143,16 +147,21 @@ def estimate_tokens(body: dict[str, Any], completion: float) -> float:
 
 class Engine:
     """One run over ``items``. Call :meth:`run` in a loop; :meth:`interrupt` from a
-    signal handler."""
+    signal handler. Every wait (backoff, pacing, progress ticks, the grace after a stop)
+    goes through ``sleep`` and every time read through ``clock``, so a test runs a
+    run of minutes on fake time."""
 
     def __init__(self, items: Iterator[Item], client: Any, writer: RecordWriter, records: Any,
                  options: EngineOptions, stats: Stats, *,
                  on_progress: Optional[Callable[[Stats], None]] = None,
-                 on_new_error: Optional[Callable[[Item, APIError], None]] = None) -> None:
+                 on_new_error: Optional[Callable[[Item, APIError], None]] = None,
+                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
         self.items, self.client, self.writer, self.records = items, client, writer, records
         self.options, self.stats = options, stats
+        self._clock, self._sleep = clock, sleep
+        stats.clock = clock
         self.throttle = Throttle(options.concurrency, options.rpm, options.tpm,
-                                 policy=options.retry)
+                                 policy=options.retry, clock=clock, sleep=sleep)
         self.on_progress, self.on_new_error = on_progress, on_new_error
         self.outcome = Outcome(stats)
         self._stopping = False
@@ -161,13 +170,13 @@ class Engine:
         self._busy: set[asyncio.Task[Any]] = set()
         self._kinds: set[tuple[str, Optional[int]]] = set()
         self._fatal: Optional[BaseException] = None
-        self._grace: Optional[asyncio.TimerHandle] = None
+        self._grace: Optional[asyncio.Task[None]] = None
 
     async def run(self) -> Outcome:
         """Run every item (or until stopped); raise what made the run impossible."""
         loop = asyncio.get_running_loop()
         self._stop_signal = loop.create_future()
-        self.stats.started = time.monotonic()
+        self.stats.started = self._clock()
         interval = self.options.progress_interval
         ticker = loop.create_task(self._tick(interval)) if self.on_progress and interval else None
         self._workers = [loop.create_task(self._worker()) for _ in range(self.options.concurrency)]
@@ -178,7 +187,7 @@ class Engine:
                 ticker.cancel()
             if self._grace:
                 self._grace.cancel()
-            self.stats.finished = time.monotonic()
+            self.stats.finished = self._clock()
             self.stats.slowdowns = self.throttle.slowdowns
         if self._fatal is not None:
             raise self._fatal
@@ -203,7 +212,11 @@ class Engine:
         for task in self._workers:
             if task not in self._busy:
                 task.cancel()
-        self._grace = asyncio.get_running_loop().call_later(self.options.grace, self._cancel_all)
+        self._grace = asyncio.get_running_loop().create_task(self._after_grace())
+
+    async def _after_grace(self) -> None:
+        await self._sleep(self.options.grace)
+        self._cancel_all()
 
     def _cancel_all(self) -> None:
         for task in self._workers:
@@ -211,7 +224,7 @@ class Engine:
 
     async def _tick(self, interval: float) -> None:
         while True:
-            await asyncio.sleep(interval)
+            await self._sleep(interval)
             try:
                 self.on_progress(self.stats)  # type: ignore[misc]
             except OSError:    # stderr went away: the run goes on without progress
@@ -240,8 +253,8 @@ class Engine:
             self._cancel_all()
 
     async def _run_item(self, item: Item, me: asyncio.Task[Any]) -> None:
-        started = time.monotonic()
-        clock = ItemClock() if self.options.max_time else None
+        started = self._clock()
+        clock = ItemClock(self._clock) if self.options.max_time else None
         deadline = Deadline(self.options.max_time, clock) if clock else Deadline(None)
         attempts = Attempts(self.options.retry, deadline)
         throttle = self.throttle
@@ -276,7 +289,7 @@ class Engine:
             result = await self.client.chat(item.body, throttle.observe, deadline=deadline)
         except RateLimitError as exc:
             self.stats.rate_limited += 1
-            throttle.rate_limited(epoch, getattr(exc, "retry_after", None))
+            throttle.rate_limited(epoch, exc.retry_after)
             raise
         finally:
             throttle.release()
@@ -285,9 +298,14 @@ class Engine:
         return result
 
     async def _sleep_unless_stopped(self, delay: float) -> None:
+        """Back off for ``delay``, cut short when the run stops (the item is dropped)."""
         assert self._stop_signal is not None
         if not self._stopping:
-            await asyncio.wait([self._stop_signal], timeout=delay)
+            nap = asyncio.ensure_future(self._sleep(delay))
+            try:
+                await asyncio.wait([self._stop_signal, nap], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                nap.cancel()
         if self._stopping:
             raise _Dropped()
 
@@ -297,13 +315,13 @@ class Engine:
         if usage:
             stats.prompt_tokens += usage.get("prompt_tokens") or 0
             stats.completion_tokens += usage.get("completion_tokens") or 0
-        latency = int((time.monotonic() - started) * 1000)
+        latency = int((self._clock() - started) * 1000)
         self.writer.put(item.seq, self.records.ok(item, result, attempts, latency))
         stats.ok += 1
         stats.done += 1
 
     def _failed(self, item: Item, exc: APIError, attempts: int, started: float) -> None:
-        latency = int((time.monotonic() - started) * 1000)
+        latency = int((self._clock() - started) * 1000)
         self.writer.put(item.seq, self.records.error(item, exc, attempts, latency))
         stats = self.stats
         stats.failed += 1

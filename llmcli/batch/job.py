@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable, Optional
+from typing import IO, Any, BinaryIO, Callable, Optional
 
 from ..core.errors import APIError
 from ..core.options import ClientOptions
@@ -24,7 +24,7 @@ from . import reader, resume
 from .engine import Engine, EngineOptions, Outcome, Stats, run_with_signals
 from .reader import Defaults, InputError, Item
 from .records import records_for
-from .writer import FdSink, RecordWriter
+from .writer import FdSink, RecordWriter, stdout_sink
 
 MIN_WINDOW = 256
 WINDOW_PER_WORKER = 8
@@ -105,16 +105,17 @@ class Job:
         """Ok records in the output whose ids are not in this input."""
         return max(self.existing.ok - self.scan.skipped, 0)
 
-    def run(self, *, stdout_fd: int = 1,
+    def run(self, *, stdout: Optional[IO[Any]] = None,
             on_progress: Optional[Callable[[Stats], None]] = None,
             on_new_error: Optional[Callable[[Item, APIError], None]] = None) -> Outcome:
-        """Send every item and write its record; returns how the run ended."""
+        """Send every item and write its record (to ``-o FILE``, else to ``stdout``,
+        the process's when None); returns how the run ended."""
         spec = self.spec
         assert self.client is not None, "prepare() first"
         if spec.output:
             sink = FdSink.open(spec.output, append=spec.resume)
         else:
-            sink = FdSink(stdout_fd)
+            sink = stdout_sink(stdout)
         stats = Stats(self.scan.total, self.scan.skipped)
         try:
             writer = RecordWriter(sink, ordered=spec.ordered, window=spec.window)

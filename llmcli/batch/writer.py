@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Optional
+from typing import IO, Any, BinaryIO, Optional
 
 
 class FdSink:
@@ -47,10 +47,38 @@ class FdSink:
             os.close(self.fd)
 
 
+class StreamSink:
+    """Whole writes to a binary stream that has no file descriptor (an in-process
+    run's captured stdout), flushed at once as :class:`FdSink`'s writes are."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def write(self, data: bytes) -> None:
+        """Write and flush all of ``data``."""
+        self.stream.write(data)
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Nothing to close: the stream belongs to the caller."""
+
+
+def stdout_sink(stdout: Optional[IO[Any]]) -> "FdSink | StreamSink":
+    """Where records go without ``-o``: straight to stdout's file descriptor, or to
+    its byte stream when it has none."""
+    if stdout is None:
+        return FdSink(1)
+    try:
+        return FdSink(stdout.fileno())
+    except (OSError, ValueError, AttributeError):   # io.UnsupportedOperation is both
+        return StreamSink(getattr(stdout, "buffer", stdout))
+
+
 class RecordWriter:
     """Puts records out in input order (or as they come), with a bounded buffer."""
 
-    def __init__(self, sink: FdSink, *, ordered: bool = True, window: int = 512) -> None:
+    def __init__(self, sink: "FdSink | StreamSink", *, ordered: bool = True,
+                 window: int = 512) -> None:
         self.sink, self.ordered, self.window = sink, ordered, window
         self.next = 0               # the oldest seq not yet written (ordered mode)
         self.written = 0

@@ -5,16 +5,19 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Callable, Iterator, Optional
 
 import click
 import typer
 
 from .. import __version__
 from ..core.errors import LLMCLIError
+from .env import Environment, current, using
 from .errors import (ExitCode, Interrupted, StdoutClosed, report, report_usage,
                      silence_stdout, state)
+from .output import Out
 
 app = typer.Typer(
     name="llmcli",
@@ -33,7 +36,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"llmcli {__version__}\n")
+        Out().write(f"llmcli {__version__}\n")
         raise typer.Exit()
 
 
@@ -93,18 +96,38 @@ def sigterm_as_interrupt() -> Callable[[], None]:
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
-def run(args: list[str]) -> int:
-    """Run the app on ``args``; every failure becomes one stderr line and an exit code."""
-    if sys.stdout is None:   # `llmcli ... >&-`: nowhere to print, so do not even send
-        if sys.stderr is not None:
-            sys.stderr.write("llmcli: error: stdout is closed: nowhere to write the output\n")
-        return ExitCode.BROKEN_PIPE
-    args = hoist_global_flags(args)
-    restore = sigterm_as_interrupt()
+def run(args: list[str], env: Optional[Environment] = None) -> int:
+    """Run the app on ``args`` in ``env`` (the real process's when None); every failure
+    becomes one stderr line and an exit code. Nothing the run sets outlives it."""
+    env = env if env is not None else Environment.from_process(args)
+    with using(env), _stdio(env):
+        if env.stdout is None:   # `llmcli ... >&-`: nowhere to print, so do not even send
+            env.write_err("llmcli: error: stdout is closed: nowhere to write the output\n")
+            return ExitCode.BROKEN_PIPE
+        restore = sigterm_as_interrupt()
+        try:
+            return _run(hoist_global_flags(args))
+        finally:
+            restore()
+            for cleanup in reversed(env.cleanups):
+                cleanup()
+            env.cleanups.clear()
+
+
+@contextmanager
+def _stdio(env: Environment) -> Iterator[None]:
+    """Point ``sys.stdout``/``sys.stderr`` at the run's streams while it lasts: Click
+    writes --help and its prompts there, not through our environment."""
+    saved = sys.stdin, sys.stdout, sys.stderr
+    if env.stdout is not None:
+        sys.stdout = env.stdout
+    if env.stderr is not None:
+        sys.stderr = env.stderr
+    sys.stdin = env.stdin    # type: ignore[assignment]
     try:
-        return _run(args)
+        yield
     finally:
-        restore()
+        sys.stdin, sys.stdout, sys.stderr = saved
 
 
 def _run(args: list[str]) -> int:
@@ -114,15 +137,13 @@ def _run(args: list[str]) -> int:
         result = app(args=args, prog_name="llmcli", standalone_mode=False)
         code = result if isinstance(result, int) else 0
         if code == ExitCode.INTERRUPTED:
-            sys.stderr.write("\nllmcli: interrupted\n")
+            current().write_err("\nllmcli: interrupted\n")
         return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.NoArgsIsHelpError as exc:
         # `llmcli` or `llmcli config` alone: the help, printed as help (stdout, like
         # --help), with Click's exit status for it, 2, since nothing was done.
-        from .output import Out
-
         out = Out()
         out.write(exc.ctx.get_help() + "\n")
         out.flush()
@@ -134,7 +155,7 @@ def _run(args: list[str]) -> int:
     except click.ClickException as exc:
         return report_usage(exc.format_message(), None)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        sys.stderr.write("\nllmcli: interrupted\n")
+        current().write_err("\nllmcli: interrupted\n")
         return ExitCode.INTERRUPTED
     except Interrupted:
         return ExitCode.INTERRUPTED

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -14,6 +12,7 @@ import click
 import typer
 
 from . import common as c
+from .env import current
 from .errors import ExitCode, Interrupted, StdoutClosed, add_secret, exit_code_for, safe
 from .output import warn
 
@@ -120,12 +119,12 @@ def _run(spec: Any, options: Any, quiet: bool, summary_json: Optional[Path]) -> 
     spec.engine.progress_interval = None if quiet else view.interval
     with Job(spec, options) as job:
         _prepare(job)
-        sys.stdout.flush()
+        stdout = current().stdout
+        _flush(stdout)   # what was written as text goes out before the records
         try:
             # Under --fail-fast the first failure ends the run and is reported as its error.
             notice = None if spec.engine.fail_fast else _first_of_its_kind
-            outcome = job.run(stdout_fd=sys.stdout.fileno(), on_progress=view.show,
-                              on_new_error=notice)
+            outcome = job.run(stdout=stdout, on_progress=view.show, on_new_error=notice)
         except BrokenPipeError:
             raise StdoutClosed() from None
         finally:
@@ -162,7 +161,7 @@ def _prepare(job: Any) -> None:
     from ..batch.reader import InputError
 
     try:
-        job.prepare(sys.stdin.buffer if sys.stdin is not None else None)
+        job.prepare(current().stdin_bytes)
     except InputError as exc:
         raise click.UsageError(exc.message) from None
     existing = job.existing
@@ -189,9 +188,9 @@ def _report(job: Any, outcome: Any, data: dict[str, Any], quiet: bool) -> None:
 
     if not quiet:
         for line in summary_lines(data):
-            sys.stderr.write(safe(f"llmcli: {line}") + "\n")
+            current().write_err(safe(f"llmcli: {line}") + "\n")
     if outcome.stopped or (outcome.stats.failed and job.spec.output):
-        sys.stderr.write(safe(_next_step(job, outcome)) + "\n")
+        current().write_err(safe(_next_step(job, outcome)) + "\n")
 
 
 def _next_step(job: Any, outcome: Any) -> str:
@@ -200,7 +199,7 @@ def _next_step(job: Any, outcome: Any) -> str:
             else f"{outcome.stats.failed} item(s) failed")
     if not job.spec.output:
         return f"llmcli: {what}; records went to stdout, so only a run with -o FILE can be resumed"
-    args = [a for a in sys.argv[1:] if a not in ("--force",)]
+    args = [a for a in current().argv if a not in ("--force",)]
     command = shlex.join(["llmcli", *args] + ([] if "--resume" in args else ["--resume"]))
     stdin = " (with the same input on stdin)" if job.spec.input == "-" else ""
     return f"llmcli: {what}; to finish the run{stdin}: {command}"
@@ -223,7 +222,7 @@ class _Progress:
     """A bar redrawn in place on a terminal, a status line now and then otherwise."""
 
     def __init__(self, quiet: bool) -> None:
-        self.tty = not quiet and sys.stderr.isatty()
+        self.tty = not quiet and current().stderr_isatty
         self.interval = TTY_INTERVAL if self.tty else LOG_INTERVAL
         self._drawn = False
 
@@ -231,19 +230,26 @@ class _Progress:
         """Draw the progress of ``stats``."""
         from ..batch.progress import progress_bar, status_line
 
+        env = current()
         if self.tty:
-            width = shutil.get_terminal_size().columns - 1   # a wrapped line breaks the \r
-            sys.stderr.write("\r" + safe(progress_bar(stats))[:width] + "\x1b[K")
+            width = env.terminal_width() - 1   # a wrapped line breaks the \r
+            env.write_err("\r" + safe(progress_bar(stats))[:width] + "\x1b[K")
             self._drawn = True
         else:
-            sys.stderr.write(safe("llmcli: " + status_line(stats)) + "\n")
-        sys.stderr.flush()
+            env.write_err(safe("llmcli: " + status_line(stats)) + "\n")
+        _flush(env.stderr)
 
     def clear(self) -> None:
         """Remove the bar before the summary is written."""
         if self._drawn:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+            env = current()
+            env.write_err("\r\x1b[K")
+            _flush(env.stderr)
+
+
+def _flush(stream: Any) -> None:
+    if stream is not None:
+        stream.flush()
 
 
 def register(app: typer.Typer) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
 
 from . import common as c
+from .env import current
 from .errors import state
 from .output import Out, dumps, warn
 from .stdin import gather_prompt, stdin_is_tty
@@ -104,7 +104,7 @@ def wants_interactive(interactive: bool, prompt: Optional[str], messages: Option
                                      param_hint="--interactive")
         return True
     return (prompt is None and messages is None and not json_out and stdin_is_tty()
-            and sys.stdout.isatty())
+            and current().stdout_isatty)
 
 
 def build_body(settings: Any, text: Optional[str], system: Optional[str],

@@ -11,7 +11,8 @@ import typer
 
 from ..config import Settings, load_settings
 from ..core.errors import ConfigError
-from .errors import add_secret, state
+from .env import current
+from .errors import add_secret
 
 _REQ = "Request options"
 _CONN = "Connection options"
@@ -43,7 +44,8 @@ def settings_for(*, profile: Optional[str] = None, base_url: Optional[str] = Non
                  max_time: Optional[float] = None, retries: Optional[int] = None,
                  **flags: Any) -> Settings:
     """Load the effective settings with the command's flags on top."""
-    settings = load_settings(config=state.config, profile=profile, flags={
+    env = current()
+    settings = load_settings(config=env.config, profile=profile, environ=env.environ, flags={
         "base_url": base_url, "model": model, "timeout": timeout, "max_time": max_time,
         "max_retries": retries, **flags})
     add_secret(settings.values.get("api_key"))

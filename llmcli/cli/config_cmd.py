@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from . import common as c
+from .env import current
 from .errors import state
 from .output import Out, dumps
 
@@ -20,7 +21,7 @@ def init(force: Annotated[bool, typer.Option("--force", help="Overwrite an exist
     from ..config.files import config_path, write_private
     from ..config.template import TEMPLATE
 
-    path = config_path(state.config)
+    path = config_path(state.config, current().environ)
     write_private(path, TEMPLATE, force=force)
     typer.echo(f"llmcli: wrote {path}", err=True)
     Out().write(f"{path}\n")
@@ -52,4 +53,4 @@ def path() -> None:
     """Print the config file's path."""
     from ..config.files import config_path
 
-    Out().write(f"{config_path(state.config)}\n")
+    Out().write(f"{config_path(state.config, current().environ)}\n")

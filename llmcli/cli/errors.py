@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from enum import IntEnum
 from typing import Any, Optional
 
 from ..core.errors import (APIConnectionError, APIError, AuthenticationError, ConfigError,
                            LLMCLIError, PermissionDeniedError, error_kind)
 from ..core.options import redact
+from .env import current
 
 
 class ExitCode(IntEnum):
@@ -61,28 +61,37 @@ class Interrupted(Exception):
     prints what was not run and how to resume): exit 130 with no second line."""
 
 
-class RunState:
-    """What the boundary needs to know about the run: set by the commands as they parse."""
+class _RunState:
+    """The run state of the current :class:`~llmcli.cli.env.Environment`, under its
+    old module-level name: ``state.json_errors = True`` sets it on the run in
+    progress, so nothing one run sets is seen by the next."""
 
-    debug: bool = False
-    json_errors: bool = False
-    config: Optional[str] = None     # --config, for the commands that load settings
-    secrets: list[str] = []
-    hint_context: Any = None         # cli/hints.py's HintContext, once a client is set up
+    _FIELDS = ("debug", "json_errors", "config", "secrets")
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._FIELDS:
+            raise AttributeError(name)
+        return getattr(current(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self._FIELDS:
+            raise AttributeError(name)
+        setattr(current(), name, value)
 
 
-state = RunState()
+state = _RunState()
 
 
 def add_secret(secret: Optional[str]) -> None:
     """Register a value that must be masked in anything printed or logged."""
-    if secret and secret not in state.secrets:
-        state.secrets.append(secret)
+    secrets = current().secrets
+    if secret and secret not in secrets:
+        secrets.append(secret)
 
 
 def safe(text: str) -> str:
     """``text`` with every registered secret masked."""
-    return redact(text, state.secrets)
+    return redact(text, current().secrets)
 
 
 def _payload(kind: str, message: str) -> dict[str, Any]:
@@ -104,10 +113,11 @@ def report(exc: BaseException) -> ExitCode:
 
     hint = hint_for(exc)
     line += f"; {hint}" if hint else ""
-    if state.debug:
+    env = current()
+    if env.debug:
         import traceback
 
-        sys.stderr.write(safe("".join(traceback.format_exception(exc))))
+        env.write_err(safe("".join(traceback.format_exception(exc))))
     elif code == ExitCode.ERROR:
         line += " (run again with --debug for a traceback, and please report it)"
     return emit(code, line, payload)
@@ -121,17 +131,19 @@ def report_usage(message: str, help_command: Optional[str]) -> ExitCode:
 
 def emit(code: ExitCode, line: str, payload: dict[str, Any]) -> ExitCode:
     """Write the error line, and its JSON object when --json asked for one."""
-    sys.stderr.write(safe(f"llmcli: error: {line}") + "\n")
-    if state.json_errors:
+    env = current()
+    env.write_err(safe(f"llmcli: error: {line}") + "\n")
+    if env.json_errors:
         payload["exit_code"] = int(code)
-        sys.stderr.write(safe(json.dumps({"error": payload}, ensure_ascii=False)) + "\n")
+        env.write_err(safe(json.dumps({"error": payload}, ensure_ascii=False)) + "\n")
     return code
 
 
 def silence_stdout() -> None:
     """After a broken pipe, point stdout at /dev/null so the final flush cannot fail."""
+    stdout = current().stdout
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
+        os.dup2(devnull, stdout.fileno())   # type: ignore[union-attr]
+    except (OSError, ValueError, AttributeError):
         pass

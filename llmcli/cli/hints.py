@@ -8,7 +8,6 @@ settings that :func:`remember` keeps when a command builds its client options.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -30,21 +29,22 @@ class HintContext:
 
 def remember(settings: Any, options: Any) -> None:
     """Keep what the hints need, for the error boundary of this run."""
-    from .errors import state
+    from .env import current
 
-    state.hint_context = HintContext(
+    env = current()
+    env.hint_context = HintContext(
         base_url=options.base_url, key_sent=bool(options.api_key),
         key_source=settings.sources.get("api_key", "default"), profile=settings.profile,
-        openai_key_set=bool(os.environ.get("OPENAI_API_KEY")),
+        openai_key_set=bool(env.environ.get("OPENAI_API_KEY")),
         max_retry_after=options.retry.max_retry_after)
 
 
 def hint_for(exc: BaseException) -> Optional[str]:
     """A hint for ``exc`` in this run, or ``None``."""
-    from .errors import state
+    from .env import current
 
-    ctx = state.hint_context
-    if ctx is None or not isinstance(exc, LLMCLIError):
+    ctx = current().hint_context
+    if not isinstance(ctx, HintContext) or not isinstance(exc, LLMCLIError):
         return None
     if isinstance(exc, AuthenticationError):
         return _auth_hint(ctx)

@@ -19,7 +19,9 @@ from ..config import Settings
 from ..core.errors import LLMCLIError
 from . import common as c
 from .conversation import Messages, save_conversation, with_reply
+from .env import current
 from .errors import report, safe
+from .output import Out
 
 PROMPT = "> "
 EXIT_WORDS = frozenset({"exit", "quit", "退出", "/exit", "/quit"})
@@ -36,10 +38,15 @@ Commands:
   Start a line with // to send a message that begins with /."""
 
 
+def _flush(stream: Any) -> None:
+    if stream is not None:
+        stream.flush()
+
+
 def note(message: str) -> None:
     """A line for the person at the terminal, on stderr (stdout carries only replies)."""
-    sys.stderr.write(safe(f"llmcli: {message}") + "\n")
-    sys.stderr.flush()
+    current().write_err(safe(f"llmcli: {message}") + "\n")
+    _flush(current().stderr)
 
 
 class Session:
@@ -64,8 +71,8 @@ class Session:
         try:
             reply = print_stream(self.client, body, False)
         except KeyboardInterrupt:
-            sys.stdout.write("\n")   # end the cut reply's line
-            sys.stdout.flush()
+            Out().write("\n")   # end the cut reply's line
+            Out().flush()
             note("reply cancelled; this turn is not kept")
             return
         except LLMCLIError as exc:
@@ -166,18 +173,18 @@ def read_line(prompt: str) -> Optional[str]:
     """One line from the terminal; None on Ctrl-D. Ctrl-C at the prompt starts a
     fresh line, as in a shell, rather than ending the session. With stdout redirected
     (``chat -i > log``) the prompt goes to stderr, so the file gets only replies."""
-    to_stdout = sys.stdout.isatty()
+    to_stdout = current().stdout_isatty
     while True:
         try:
             if to_stdout:
                 return input(prompt)   # readline draws the prompt and edits the line
-            sys.stderr.write(prompt)
-            sys.stderr.flush()
+            current().write_err(prompt)
+            _flush(current().stderr)
             return input()
         except KeyboardInterrupt:
-            sys.stderr.write("\n")
+            current().write_err("\n")
         except EOFError:
-            sys.stderr.write("\n")
+            current().write_err("\n")
             return None
 
 
@@ -186,15 +193,15 @@ def history_path() -> Optional[Path]:
     user's state dir: ``$XDG_STATE_HOME/llmcli/history`` (``~/.local/state/...``),
     ``~/Library/Application Support/llmcli/history`` on macOS,
     ``%LOCALAPPDATA%\\llmcli\\history`` on Windows."""
-    override = os.environ.get("LLMCLI_HISTORY")
+    override = current().environ.get("LLMCLI_HISTORY")
     if override is not None:
         return Path(override).expanduser() if override else None
     if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        base = Path(current().environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
     elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Application Support"
     else:
-        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        base = Path(current().environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
     return base / "llmcli" / "history"
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from .env import current
 from .errors import StdoutClosed, safe
 
 
@@ -21,15 +21,17 @@ class _Redact(logging.Filter):
 
 
 def setup_logging(*, verbose: bool, debug: bool, log_file: Optional[Path]) -> None:
-    """-v: INFO on stderr; --debug: DEBUG on stderr; --log-file: DEBUG to a file."""
+    """-v: INFO on stderr; --debug: DEBUG on stderr; --log-file: DEBUG to a file.
+    :func:`reset_logging` undoes it at the end of the run."""
     if not (verbose or debug or log_file):
         return
     logger = logging.getLogger("llmcli")
+    current().cleanups.append(reset_logging)
     logger.setLevel(logging.DEBUG if (debug or log_file) else logging.INFO)
     logger.propagate = False
     logger.addFilter(_Redact())
     if verbose or debug:
-        console = logging.StreamHandler(sys.stderr)
+        console = logging.StreamHandler(current().stderr)
         console.setLevel(logging.DEBUG if debug else logging.INFO)
         console.setFormatter(logging.Formatter("llmcli: %(message)s"))
         logger.addHandler(console)
@@ -45,9 +47,23 @@ def setup_logging(*, verbose: bool, debug: bool, log_file: Optional[Path]) -> No
         logger.addHandler(handler)
 
 
+def reset_logging() -> None:
+    """Take off what :func:`setup_logging` put on the ``llmcli`` logger (handlers,
+    filters, level), closing the handlers, so the next run in this process (a test)
+    starts clean and no log file stays open."""
+    logger = logging.getLogger("llmcli")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    for log_filter in list(logger.filters):
+        logger.removeFilter(log_filter)
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+
+
 def warn(message: str) -> None:
     """One warning line on stderr."""
-    sys.stderr.write(safe(f"llmcli: warning: {message}") + "\n")
+    current().write_err(safe(f"llmcli: warning: {message}") + "\n")
 
 
 def dumps(obj: Any) -> str:
@@ -60,13 +76,14 @@ class Out:
     reader sees every token as soon as it arrives without one syscall per token."""
 
     def __init__(self) -> None:
-        self._buf = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
+        self._stdout = current().stdout
+        self._buf = getattr(self._stdout, "buffer", None)
 
     def write(self, text: str) -> None:
         """Write text; a closed reader becomes :class:`StdoutClosed`."""
         try:
             if self._buf is None:
-                sys.stdout.write(text)
+                self._stdout.write(text)   # type: ignore[union-attr]
             else:
                 self._buf.write(text.encode("utf-8", "replace"))
         except BrokenPipeError:
@@ -75,6 +92,6 @@ class Out:
     def flush(self) -> None:
         """Push what is buffered to the reader."""
         try:
-            (self._buf or sys.stdout).flush()
+            (self._buf or self._stdout).flush()   # type: ignore[union-attr]
         except BrokenPipeError:
             raise StdoutClosed() from None

@@ -20,12 +20,12 @@ The rule (docs/usage.md, "Prompt and stdin"):
 from __future__ import annotations
 
 import math
-import os
-import sys
 from typing import Optional
 
 import click
 import typer
+
+from .env import current
 
 DEFAULT_WAIT = 10.0
 WAIT_ENV = "LLMCLI_STDIN_WAIT"
@@ -33,17 +33,17 @@ WAIT_ENV = "LLMCLI_STDIN_WAIT"
 
 def stdin_is_tty() -> bool:
     """True when stdin is a terminal (or is closed: nothing to read then either)."""
-    try:
-        return sys.stdin is None or sys.stdin.isatty()
-    except (ValueError, OSError):
-        return True
+    env = current()
+    return env.stdin is None or env.stdin_isatty
 
 
 def read_stdin() -> str:
     """All of stdin, decoded as UTF-8; undecodable bytes become U+FFFD, with a warning."""
-    if sys.stdin is None:
+    env = current()
+    if env.stdin is None:
         return ""
-    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    raw = env.stdin_bytes
+    data = raw.read() if raw is not None else env.stdin.read()
     return decode_utf8(data) if isinstance(data, bytes) else data
 
 
@@ -63,12 +63,12 @@ def decode_utf8(data: bytes) -> str:
 def stdin_ready(wait: Optional[float]) -> bool:
     """Whether stdin has data or EOF within ``wait`` seconds (``None``: no bound).
     Regular files and /dev/null are always ready; only a pipe or socket can stay
-    silent. Where stdin cannot be watched (Windows pipes, an in-memory stream), it is
-    taken as ready."""
+    silent. A stream with no file descriptor (bytes given to an in-process run, a
+    Windows pipe) is taken as ready."""
     try:
         import select
 
-        ready, _, _ = select.select([sys.stdin], [], [], wait)
+        ready, _, _ = select.select([current().stdin], [], [], wait)
         return bool(ready)
     except (OSError, ValueError, TypeError):
         return True
@@ -76,7 +76,7 @@ def stdin_ready(wait: Optional[float]) -> bool:
 
 def wait_seconds() -> float:
     """The documented bound on the first byte of piped stdin: ``$LLMCLI_STDIN_WAIT``."""
-    raw = os.environ.get(WAIT_ENV)
+    raw = current().environ.get(WAIT_ENV)
     try:
         wait = float(raw) if raw else DEFAULT_WAIT
     except ValueError:

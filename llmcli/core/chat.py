@@ -69,7 +69,7 @@ def check_status(status: int, headers: Mapping[str, str], body: bytes,
         exc.message = (f"HTTP {status}: the server redirects to {where}; set base_url to "
                        "the final URL (llmcli does not follow redirects, so the key never "
                        "goes anywhere else)")
-    exc.retry_after = parse_retry_after(headers)  # type: ignore[attr-defined]
+    exc.retry_after = parse_retry_after(headers)
     raise redact_error(exc, secrets)
 
 

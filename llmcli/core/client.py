@@ -67,7 +67,7 @@ def tls_error(options: ClientOptions, detail: str) -> APIConnectionError:
     exc = APIConnectionError(
         f"TLS certificate of {options.shown_url()} could not be verified ({detail}); "
         "if a corporate proxy re-signs TLS, set ca_bundle or system_trust (docs/config.md)")
-    exc.retryable = False  # type: ignore[misc]
+    exc.retryable = False
     return exc
 
 
@@ -261,7 +261,7 @@ class ChatStream:
                         raise error
         except APIError as exc:
             if received:   # part of the reply may be out already: a retry would repeat it
-                exc.retryable = False  # type: ignore[misc]
+                exc.retryable = False
             raise
         finally:
             response.close()

@@ -48,15 +48,32 @@ class ConfigError(LLMCLIError):
 
 
 class APIError(LLMCLIError):
-    """Something went wrong talking to the API."""
+    """Something went wrong talking to the API.
+
+    ``retry_after``: seconds the server asked to wait (``Retry-After``), if it did;
+    ``attempts``: how many attempts were made before this error was given up on (set by
+    the retry loop, 1 when it never retried). ``retryable`` starts as the class says; a
+    stream that already printed part of its reply makes it False."""
+
+    status: Optional[int]
+    type: Optional[str]
+    code: Optional[str]
+    param: Optional[str]
+    request_id: Optional[str]
+    body: Any
+    retry_after: Optional[float]
+    attempts: int
 
     def __init__(self, message: str, *, status: Optional[int] = None,
                  type: Optional[str] = None, code: Optional[str] = None,
                  param: Optional[str] = None, request_id: Optional[str] = None,
-                 body: Any = None) -> None:
+                 body: Any = None, retry_after: Optional[float] = None) -> None:
         super().__init__(message)
         self.status, self.type, self.code, self.param = status, type, code, param
         self.request_id, self.body = request_id, body
+        self.retry_after = retry_after
+        self.attempts = 1
+        self.retryable = self.__class__.retryable   # an instance field from here on
 
     def to_dict(self) -> dict[str, Any]:
         """The error as the stable JSON object documented in docs/output.md."""

@@ -164,11 +164,11 @@ class Attempts:
             return False
         if not isinstance(exc, APIError):
             return False
-        exc.attempts = self.number  # type: ignore[attr-defined]
+        exc.attempts = self.number
         delay = next_delay(exc, self.number - 1, self.policy,
-                           getattr(exc, "retry_after", None), self.deadline.remaining(), self._rand)
+                           exc.retry_after, self.deadline.remaining(), self._rand)
         if delay is None:
-            asked = getattr(exc, "retry_after", None)
+            asked = exc.retry_after
             if exc.retryable and asked is not None and not honours_retry_after(asked, self.policy):
                 log.info("not retrying: the server asks to wait %.0fs, more than the %.0fs "
                          "llmcli waits at most", asked, self.policy.max_retry_after)
