@@ -61,7 +61,7 @@ def test_a_silent_open_stdin_fails_within_the_bound_and_sends_nothing(api_env, s
     code, out, err = finish(proc)
     elapsed = time.monotonic() - started
     assert code == 2 and out == ""
-    assert "nothing arrived on stdin within 0.5s" in err
+    assert "nothing arrived on it within 0.5s" in err
     assert "--no-stdin" in err and "'-'" in err and err.count("\n") == 1
     assert 0.5 <= elapsed < 10
     assert server.stats()["total_requests"] == before
