@@ -2,7 +2,7 @@
 
 _llmcli_commands() {
     case "$1" in
-        "") echo 'chat stream batch models config' ;;
+        "") echo 'chat stream batch models docs config' ;;
         "config") echo 'init show path' ;;
     esac
 }
@@ -14,6 +14,7 @@ _llmcli_options() {
         "stream") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive --json --no-stdin -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
         "batch") echo '-o --output -c --concurrency --rpm --tpm --resume --force --unordered --input-format --output-format --fail-fast --grace -q --quiet --summary-json -s --system -m --model --temperature --max-tokens --param -p --profile --base-url --timeout --max-time --retries --transport -h --help -v --verbose --debug' ;;
         "models") echo '--json -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
+        "docs") echo '-h --help -v --verbose --debug' ;;
         "config") echo '-h --help -v --verbose --debug' ;;
         "config init") echo '--force -h --help -v --verbose --debug' ;;
         "config show") echo '--json -p --profile -h --help -v --verbose --debug' ;;

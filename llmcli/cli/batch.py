@@ -23,7 +23,7 @@ TTY_INTERVAL = 0.2      # seconds between redraws of the bar
 LOG_INTERVAL = 5.0      # seconds between status lines when stderr is not a terminal
 _HARD = ("authentication_error", "permission_denied", "not_found")
 
-InputArg = Annotated[str, typer.Argument(metavar="INPUT", help="File of prompts: plain text (one per line), JSONL, or OpenAI Batch API requests; '-' reads stdin.", show_default=False)]
+InputArg = Annotated[str, typer.Argument(metavar="INPUT", show_default=False)]   # help: cli/helptext.py
 OutputOpt = Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write the records to FILE instead of stdout (needed for --resume).", rich_help_panel=_RUN)]
 InFormat = Annotated[str, typer.Option("--input-format", click_type=click.Choice(_IN_FORMATS), help="Input format; auto looks at the first line.", rich_help_panel=_RUN)]
 OutFormat = Annotated[str, typer.Option("--output-format", click_type=click.Choice(_OUT_FORMATS), help="Record shape: llmcli's JSONL or the Batch API's output lines.", rich_help_panel=_RUN)]
@@ -72,7 +72,7 @@ def batch(
     Records keep the input order (--unordered: as they finish). Rate limits (--rpm,
     --tpm, the server's x-ratelimit-* headers and 429s) slow the whole run down. Ctrl-C
     stops cleanly and prints the command that resumes. Exit 0 when every item
-    succeeded, 7 when some failed. See docs/batch.md."""
+    succeeded, 7 when any failed. See: llmcli docs batch."""
     from ..batch.engine import EngineOptions
     from ..batch.job import JobSpec
 
@@ -233,7 +233,8 @@ class _Progress:
         env = current()
         if self.tty:
             width = env.terminal_width() - 1   # a wrapped line breaks the \r
-            env.write_err("\r" + safe(progress_bar(stats))[:width] + "\x1b[K")
+            # fields dropped to fit; cut only on a terminal too narrow for count + ETA
+            env.write_err("\r" + safe(progress_bar(stats, width))[:width] + "\x1b[K")
             self._drawn = True
         else:
             env.write_err(safe("llmcli: " + status_line(stats)) + "\n")
@@ -254,4 +255,7 @@ def _flush(stream: Any) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `batch` to the app."""
-    app.command("batch")(batch)
+    from .helptext import command_settings
+
+    app.command("batch", **command_settings(
+        short_help="Run a file of prompts concurrently, one record per input."))(batch)

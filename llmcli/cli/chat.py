@@ -13,8 +13,8 @@ from .errors import state
 from .output import Out, dumps, warn
 from .stdin import gather_prompt, stdin_is_tty
 
-PromptArg = Annotated[Optional[str], typer.Argument(help="The prompt; '-' reads it from stdin. Piped stdin is appended after it.", show_default=False)]
-MessagesFile = Annotated[Optional[Path], typer.Option("--messages", help="JSON file with a list of messages to send before the prompt.", rich_help_panel="Request options")]
+PromptArg = Annotated[Optional[str], typer.Argument(show_default=False)]   # help: cli/helptext.py
+MessagesFile = Annotated[Optional[Path], typer.Option("--messages", metavar="FILE", help="JSON file with a list of messages to send before the prompt.", rich_help_panel="Request options")]
 NoStdin = Annotated[bool, typer.Option("--no-stdin", help="Never read stdin, even when it is not a terminal.")]
 Interactive = Annotated[bool, typer.Option("-i", "--interactive", help="Chat in the terminal, turn after turn (the default with no prompt when stdin and stdout are terminals).")]
 ConversationFile = Annotated[Optional[Path], typer.Option("--conversation", metavar="FILE", help="Continue the conversation in FILE (a JSON list of messages; created if missing) and append this turn to it.", rich_help_panel="Request options")]
@@ -173,5 +173,7 @@ def _warn_if_cut(finish_reason: Optional[str]) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `chat` and `stream` to the app."""
-    app.command("chat", help=CHAT_HELP)(_command(stream=False))
-    app.command("stream", help=STREAM_HELP)(_command(stream=True))
+    from .helptext import command_settings
+
+    app.command("chat", **command_settings(help=CHAT_HELP))(_command(stream=False))
+    app.command("stream", **command_settings(help=STREAM_HELP))(_command(stream=True))
