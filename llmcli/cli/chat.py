@@ -152,6 +152,9 @@ def print_stream(client: Any, body: dict[str, Any], json_out: bool) -> str:
             else:
                 out.write("".join(batch))
             out.flush()
+    except Exception:
+        _end_line_on_terminal(out, stream.state.parts, json_out)
+        raise
     finally:
         out.flush()   # Ctrl-C or an error keeps what was already printed
     if json_out:
@@ -164,6 +167,13 @@ def print_stream(client: Any, body: dict[str, Any], json_out: bool) -> str:
     out.flush()
     _warn_if_cut(stream.state.finish_reason)
     return "".join(stream.state.parts)
+
+
+def _end_line_on_terminal(out: Out, parts: list[str], json_out: bool) -> None:
+    """Before an error line, end a half-written reply's line, so that the error starts
+    a line of its own, on a terminal only: in a pipe, stdout is data and stays as sent."""
+    if not json_out and parts and not parts[-1].endswith("\n") and current().stdout_isatty:
+        out.write("\n")
 
 
 def _warn_if_cut(finish_reason: Optional[str]) -> None:

@@ -33,7 +33,7 @@ def show(json_out: c.JsonOut = False, profile: c.Profile = None) -> None:
     """Print the effective settings and where each came from; the key is masked."""
     state.json_errors = json_out
     settings = c.settings_for(profile=profile)
-    rows = settings.shown()
+    rows = settings.shown(typed=json_out)
     out = Out()
     if json_out:
         out.write(dumps({"config_file": str(settings.path), "config_file_found": settings.file_found,

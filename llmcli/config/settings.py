@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from ..core.errors import ConfigError
-from ..core.options import DEFAULT_BASE_URL, ClientOptions, mask_key, redact
+from ..core.options import DEFAULT_BASE_URL, ClientOptions, mask_key, redact, redact_obj
 from ..core.retry import RetryPolicy
 from .files import ConfigFile, config_path, load_config_file
 
@@ -129,17 +129,24 @@ class Settings:
             retry=RetryPolicy(max_retries=int(v["max_retries"])), verify=verify,
             system_trust=bool(v["system_trust"]), proxy=v["proxy"])
 
-    def shown(self) -> list[tuple[str, str, str]]:
+    def shown(self, *, typed: bool = False) -> list[tuple[str, Any, str]]:
         """(name, value, source) rows for `config show`: the key masked, and any
-        credential in headers, query or the proxy URL too."""
+        credential in headers, query or the proxy URL too. ``typed``: values keep
+        their JSON types (``false``, ``600.0``, ``3``, mappings) for ``--json``;
+        otherwise they are text."""
         secrets = self.client_options(resolve_key=False).secrets()
         rows = []
         for name in SCHEMA:
             value = self.values.get(name)
             if value is None:
                 continue
-            text = mask_key(value) if name == "api_key" else redact(_show(value), secrets)
-            rows.append((name, text, self.sources.get(name, "default")))
+            if name == "api_key":
+                shown: Any = mask_key(value)
+            elif typed:
+                shown = redact_obj(_jsonable(value), secrets)
+            else:
+                shown = redact(_show(value), secrets)
+            rows.append((name, shown, self.sources.get(name, "default")))
         return rows
 
 
@@ -160,6 +167,17 @@ def require_key_for_openai(base_url: str, auth_header: str, headers: Any) -> Non
     raise ConfigError(f"no API key for {base_url}: export OPENAI_API_KEY=sk-..., or name "
                       "the variable that holds it with api_key_env in the config file "
                       "(`llmcli config init` writes a commented one)", key="api_key")
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as JSON can hold it: a YAML date (an unquoted api-version) as its text."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def _show(value: Any) -> str:
