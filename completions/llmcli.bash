@@ -9,7 +9,7 @@ _llmcli_commands() {
 
 _llmcli_options() {
     case "$1" in
-        "") echo '-v --verbose --debug --log-file --config --version -V -h --help' ;;
+        "") echo '-v --verbose --debug --log-file --config --api --version -V -h --help' ;;
         "chat") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive --json --no-stdin -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
         "stream") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive --json --no-stdin -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
         "batch") echo '-o --output -c --concurrency --rpm --tpm --resume --force --unordered --input-format --output-format --fail-fast --grace -q --quiet --summary-json -s --system -m --model --temperature --max-tokens --param -p --profile --base-url --timeout --max-time --retries --transport -h --help -v --verbose --debug' ;;
@@ -28,6 +28,7 @@ _llmcli_value() {
     case "$1 $2" in
         " --log-file") echo 'file' ;;
         " --config") echo 'file' ;;
+        " --api") echo 'value' ;;
         "chat -s"|"chat --system") echo 'value' ;;
         "chat -m"|"chat --model") echo 'model' ;;
         "chat --temperature") echo 'value' ;;

@@ -10,7 +10,7 @@ function __llmcli_commands
 end
 
 function __llmcli_takes_value
-    contains -- "$argv[1] $argv[2]" ' --log-file' ' --config' 'chat -s' 'chat --system' 'chat -m' 'chat --model' 'chat --temperature' 'chat --max-tokens' 'chat --param' 'chat --messages' 'chat --conversation' 'chat -p' 'chat --profile' 'chat --base-url' 'chat --timeout' 'chat --max-time' 'chat --retries' 'stream -s' 'stream --system' 'stream -m' 'stream --model' 'stream --temperature' 'stream --max-tokens' 'stream --param' 'stream --messages' 'stream --conversation' 'stream -p' 'stream --profile' 'stream --base-url' 'stream --timeout' 'stream --max-time' 'stream --retries' 'batch -o' 'batch --output' 'batch -c' 'batch --concurrency' 'batch --rpm' 'batch --tpm' 'batch --input-format' 'batch --output-format' 'batch --grace' 'batch --summary-json' 'batch -s' 'batch --system' 'batch -m' 'batch --model' 'batch --temperature' 'batch --max-tokens' 'batch --param' 'batch -p' 'batch --profile' 'batch --base-url' 'batch --timeout' 'batch --max-time' 'batch --retries' 'batch --transport' 'models -p' 'models --profile' 'models --base-url' 'models --timeout' 'models --max-time' 'models --retries' 'config show -p' 'config show --profile'
+    contains -- "$argv[1] $argv[2]" ' --log-file' ' --config' ' --api' 'chat -s' 'chat --system' 'chat -m' 'chat --model' 'chat --temperature' 'chat --max-tokens' 'chat --param' 'chat --messages' 'chat --conversation' 'chat -p' 'chat --profile' 'chat --base-url' 'chat --timeout' 'chat --max-time' 'chat --retries' 'stream -s' 'stream --system' 'stream -m' 'stream --model' 'stream --temperature' 'stream --max-tokens' 'stream --param' 'stream --messages' 'stream --conversation' 'stream -p' 'stream --profile' 'stream --base-url' 'stream --timeout' 'stream --max-time' 'stream --retries' 'batch -o' 'batch --output' 'batch -c' 'batch --concurrency' 'batch --rpm' 'batch --tpm' 'batch --input-format' 'batch --output-format' 'batch --grace' 'batch --summary-json' 'batch -s' 'batch --system' 'batch -m' 'batch --model' 'batch --temperature' 'batch --max-tokens' 'batch --param' 'batch -p' 'batch --profile' 'batch --base-url' 'batch --timeout' 'batch --max-time' 'batch --retries' 'batch --transport' 'models -p' 'models --profile' 'models --base-url' 'models --timeout' 'models --max-time' 'models --retries' 'config show -p' 'config show --profile'
 end
 
 # The command path typed so far ("", "chat", "config init", ...).
@@ -55,6 +55,7 @@ complete -c llmcli -n '__llmcli_at '\'''\''' -s v -l verbose -d 'Log each reques
 complete -c llmcli -n '__llmcli_at '\'''\''' -l debug -d 'Show tracebacks and debug logs on stderr'
 complete -c llmcli -n '__llmcli_at '\'''\''' -l log-file -r -F -d 'Append debug logs to this file (keys masked)'
 complete -c llmcli -n '__llmcli_at '\'''\''' -l config -r -F -d 'Config file to use instead of the user config dir'\''s'
+complete -c llmcli -n '__llmcli_at '\'''\''' -l api -r -f -d 'API dialect: openai-chat (default), openai-responses, anthropic or gemini (llmcl'
 complete -c llmcli -n '__llmcli_at '\'''\''' -l version -s V -d 'Print the version and exit'
 complete -c llmcli -n '__llmcli_at '\'''\''' -s h -l help -d 'Show this message and exit'
 complete -c llmcli -n '__llmcli_at '\''chat'\''' -s s -l system -r -f -d 'System prompt'

@@ -19,6 +19,7 @@ from ..core.errors import LLMCLIError
 from .ids import IdSet
 
 CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
+RESPONSES_URLS = ("/v1/responses", "/responses")   # read into the chat shape
 # JSONL keys that are not request fields; every other key is sent as one.
 RESERVED = frozenset(("id", "custom_id", "prompt", "messages", "system"))
 MAX_REPORTED_DUPLICATES = 5
@@ -240,9 +241,16 @@ def json_body(obj: Any, base: dict[str, Any], system: Optional[str],
 
 def _batch_body(obj: dict[str, Any], base: dict[str, Any], system: Optional[str]) -> dict[str, Any]:
     method, url = obj.get("method", "POST"), obj.get("url", CHAT_URLS[0])
-    if str(method).upper() != "POST" or url not in CHAT_URLS:
-        raise _BadLine(f"only POST /v1/chat/completions is supported, not {method} {url}")
+    if str(method).upper() != "POST" or url not in CHAT_URLS + RESPONSES_URLS:
+        raise _BadLine("only POST /v1/chat/completions and /v1/responses are supported, "
+                       f"not {method} {url}")
     fields = obj["body"]
+    if url in RESPONSES_URLS:
+        if not fields.get("input"):
+            raise _BadLine("`body.input` must be text or a non-empty list")
+        from ..core.dialects.openai_responses import responses_to_canonical
+
+        fields = responses_to_canonical(fields)
     messages = fields.get("messages")
     if not isinstance(messages, list) or not messages:
         raise _BadLine("`body.messages` must be a non-empty list")

@@ -47,7 +47,7 @@ def settings_for(*, profile: Optional[str] = None, base_url: Optional[str] = Non
     env = current()
     settings = load_settings(config=env.config, profile=profile, environ=env.environ, flags={
         "base_url": base_url, "model": model, "timeout": timeout, "max_time": max_time,
-        "max_retries": retries, **flags})
+        "max_retries": retries, "api": env.api, **flags})
     add_secret(settings.values.get("api_key"))
     return settings
 

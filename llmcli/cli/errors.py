@@ -66,7 +66,7 @@ class _RunState:
     old module-level name: ``state.json_errors = True`` sets it on the run in
     progress, so nothing one run sets is seen by the next."""
 
-    _FIELDS = ("debug", "json_errors", "config", "secrets")
+    _FIELDS = ("debug", "json_errors", "config", "api", "secrets")
 
     def __getattr__(self, name: str) -> Any:
         if name not in self._FIELDS:

@@ -18,11 +18,16 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from ..core.errors import ConfigError
+from ..core.dialects import DEFAULT_API, DIALECTS, Spec, spec
 from ..core.options import DEFAULT_BASE_URL, ClientOptions, mask_key, redact, redact_obj
 from ..core.retry import RetryPolicy
 from .files import ConfigFile, config_path, load_config_file
 
 KEY_FIELDS = ("api_key", "api_key_env", "api_key_cmd")
+API_NAMES = tuple(DIALECTS)
+# Settings whose default comes from the dialect (an `api: anthropic` profile talks to
+# api.anthropic.com with x-api-key unless it says otherwise).
+DIALECT_DEFAULTS = ("base_url", "auth_header", "auth_scheme")
 
 
 def _str_map(value: Any) -> bool:
@@ -33,6 +38,7 @@ def _str_map(value: Any) -> bool:
 
 # name -> (type check, human type name, default)
 SCHEMA: dict[str, tuple[Callable[[Any], bool], str, Any]] = {
+    "api": (lambda v: v in API_NAMES, "one of " + ", ".join(API_NAMES), DEFAULT_API),
     "base_url": (lambda v: isinstance(v, str), "a string", DEFAULT_BASE_URL),
     "api_key": (lambda v: isinstance(v, str), "a string", None),
     "api_key_env": (lambda v: isinstance(v, str), "a string", None),
@@ -50,6 +56,7 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str, Any]] = {
     "params": (lambda v: isinstance(v, dict), "a mapping of body fields", None),
     "auth_header": (lambda v: isinstance(v, str), "a string", "Authorization"),
     "auth_scheme": (lambda v: isinstance(v, str), "a string", "Bearer"),
+    "auth_query": (lambda v: isinstance(v, str) and bool(v), "a query parameter name", None),
     "ca_bundle": (lambda v: isinstance(v, str), "a path", None),
     "system_trust": (lambda v: isinstance(v, bool), "true or false", False),
     "verify": (lambda v: isinstance(v, bool), "true or false", True),
@@ -63,7 +70,7 @@ ENV_PARSERS: dict[str, Callable[[str], Any]] = {
     "base_url": str, "api_key": str, "api_key_env": str, "api_key_cmd": str, "model": str,
     "system": str, "temperature": float, "max_tokens": int, "timeout": float,
     "connect_timeout": float, "max_time": float, "max_retries": int, "ca_bundle": str,
-    "proxy": str, "auth_header": str, "auth_scheme": str,
+    "proxy": str, "auth_header": str, "auth_scheme": str, "api": str, "auth_query": str,
 }
 OPENAI_ENV = {"OPENAI_API_KEY": "api_key", "OPENAI_BASE_URL": "base_url"}
 
@@ -95,15 +102,22 @@ class Settings:
     environ: Optional[Mapping[str, str]] = field(default=None, repr=False)  # None: os.environ
 
     def __getitem__(self, name: str) -> Any:
+        if name in DIALECT_DEFAULTS:
+            return self.effective().get(name)
         return self.values.get(name)
 
     def api_key(self) -> Optional[str]:
-        """Resolve the key: a literal, an env var's value, or a command's output."""
+        """Resolve the key: a literal, an env var's value, or a command's output; for
+        a native dialect with none set, its own variable (ANTHROPIC_API_KEY, ...)."""
+        env = os.environ if self.environ is None else self.environ
+        defaults = spec(self.values.get("api") or DEFAULT_API)
+        if self._from_default("api_key", defaults) and defaults.key_env != "OPENAI_API_KEY":
+            return env.get(defaults.key_env) or None
         if self.values.get("api_key"):
             return self.values["api_key"]
         if self.values.get("api_key_env"):
             name = self.values["api_key_env"]
-            value = (os.environ if self.environ is None else self.environ).get(name)
+            value = env.get(name)
             if not value:
                 raise ConfigError(f"api_key_env names ${name}, which is not set",
                                   key="api_key_env")
@@ -114,7 +128,7 @@ class Settings:
 
     def client_options(self, *, resolve_key: bool = True) -> ClientOptions:
         """What the core's clients need."""
-        v = self.values
+        v = self.effective()
         verify: Any = v["ca_bundle"] or v["verify"]
         key = self.api_key() if resolve_key else None
         if resolve_key and not key:
@@ -122,12 +136,30 @@ class Settings:
         return ClientOptions(
             base_url=v["base_url"], api_key=key,
             auth_header=v["auth_header"], auth_scheme=v["auth_scheme"],
+            auth_query=v["auth_query"], api=v["api"],
             headers={k: str(x) for k, x in (v["headers"] or {}).items()},
             query={k: str(x) for k, x in (v["query"] or {}).items()},
             connect_timeout=float(v["connect_timeout"]), read_timeout=float(v["timeout"]),
             max_time=float(v["max_time"]) if v["max_time"] else None,
             retry=RetryPolicy(max_retries=int(v["max_retries"])), verify=verify,
             system_trust=bool(v["system_trust"]), proxy=v["proxy"])
+
+    def effective(self) -> dict[str, Any]:
+        """The values, with the dialect's defaults where no layer set one."""
+        defaults = spec(self.values.get("api") or DEFAULT_API)
+        values = dict(self.values)
+        for name in DIALECT_DEFAULTS:
+            if self._from_default(name, defaults):
+                values[name] = getattr(defaults, name)
+        return values
+
+    def _from_default(self, name: str, defaults: Spec) -> bool:
+        """Whether ``name`` is unset for this dialect: a default, or an OPENAI_*
+        variable while the dialect is not OpenAI's (OPENAI_BASE_URL must not send
+        Anthropic requests to OpenAI, nor OPENAI_API_KEY go to Google)."""
+        source = self.sources.get(name, "default")
+        return source == "default" or (source.startswith("env:OPENAI_")
+                                       and defaults.key_env != "OPENAI_API_KEY")
 
     def shown(self, *, typed: bool = False) -> list[tuple[str, Any, str]]:
         """(name, value, source) rows for `config show`: the key masked, and any
@@ -136,8 +168,9 @@ class Settings:
         otherwise they are text."""
         secrets = self.client_options(resolve_key=False).secrets()
         rows = []
+        values = self.effective()
         for name in SCHEMA:
-            value = self.values.get(name)
+            value = values.get(name)
             if value is None:
                 continue
             if name == "api_key":

@@ -204,10 +204,13 @@ def _describe_body(body: bytes, content_type: str) -> tuple[str, dict[str, Any],
 
 
 def _from_json_error(obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """OpenAI `{"error": {...}}`, `{"error": "text"}`, FastAPI `{"detail": ...}`, `{"message"}`."""
+    """OpenAI `{"error": {...}}` (Anthropic's and Gemini's are alike), `{"error": "text"}`,
+    FastAPI `{"detail": ...}`, `{"message"}`."""
     err = obj.get("error")
     if isinstance(err, dict):
         fields = {k: _str_or_none(err.get(k)) for k in ("type", "code", "param")}
+        if fields["type"] is None:   # Gemini: {"code": 429, "status": "RESOURCE_EXHAUSTED"}
+            fields["type"] = _str_or_none(err.get("status"))
         return str(err.get("message") or ""), fields
     if isinstance(err, str):
         return err, {}

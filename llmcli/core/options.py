@@ -22,6 +22,8 @@ class ClientOptions:
     api_key: Optional[str] = field(default=None, repr=False)
     auth_header: str = "Authorization"    # Azure OpenAI: "api-key"
     auth_scheme: str = "Bearer"           # "" sends the key as it is
+    auth_query: Optional[str] = None      # send the key as this query parameter instead
+    api: str = "openai-chat"              # the dialect (llmcli.core.dialects)
     headers: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)   # Azure OpenAI: api-version
     connect_timeout: float = 10.0
@@ -45,11 +47,12 @@ class ClientOptions:
         """Query parameters for every request: those written in ``base_url``, then
         ``query`` (Azure's api-version)."""
         _, _, query = self.base_url.split("#", 1)[0].partition("?")
+        key = {self.auth_query: self.api_key} if self.auth_query and self.api_key else {}
         if not query:
-            return dict(self.query)
+            return {**self.query, **key}
         from urllib.parse import parse_qsl
 
-        return {**dict(parse_qsl(query, keep_blank_values=True)), **self.query}
+        return {**dict(parse_qsl(query, keep_blank_values=True)), **self.query, **key}
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` unless ``base_url`` is an http(s) URL with a host:
@@ -66,12 +69,13 @@ class ClientOptions:
                               f"{DEFAULT_BASE_URL}, not {shown!r}", key="base_url")
 
     def request_headers(self, *, stream: bool = False) -> dict[str, str]:
-        """Headers sent with every request; the key goes in ``auth_header``."""
+        """Headers sent with every request; the key goes in ``auth_header`` (unless
+        ``auth_query`` sends it in the query string)."""
         headers = {
             "user-agent": f"llmcli/{__version__}",
             "accept": "text/event-stream" if stream else "application/json",
         }
-        if self.api_key:
+        if self.api_key and not self.auth_query:
             scheme = f"{self.auth_scheme} " if self.auth_scheme else ""
             headers[self.auth_header.lower()] = scheme + self.api_key
         headers.update({k.lower(): v for k, v in self.headers.items()})

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 from .chat import fault_plan, success_plan
 from .config import MODEL_CREATED, MODEL_OWNER, ServerConfig
 from .content import DirectiveError, answer_for
+from .dialects import native_api
 from .faults import FaultBook, FaultError, error_body, fault_from_json, parse_fault
 from .plans import (Delayed, Drop, Hang, Plan, Reply, Request, Stream, Truncated,
                     sse_event)
@@ -58,7 +59,8 @@ class App:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.faults = FaultBook()
-        secrets = ["authorization"] + ([config.auth_header] if config.auth_header else [])
+        secrets = ["authorization", "x-api-key", "x-goog-api-key"] + (
+            [config.auth_header] if config.auth_header else [])
         self.stats = Stats(secrets)
         self._models = frozenset(config.models)
         self._model_list = json.dumps({"object": "list", "data": [
@@ -75,9 +77,13 @@ class App:
         """Route one request to its handler and record it."""
         if request.path.startswith("/_control/"):
             return self._control(request)  # control calls do not count as traffic
+        native = native_api(request)   # Responses, Anthropic, Gemini: testing/dialects
         try:
-            self._check_access(request)
-            plan, tokens = self._route(request)
+            if native is not None:
+                plan, tokens = native.handle(self, request)
+            else:
+                self._check_access(request)
+                plan, tokens = self._route(request)
         except RequestError as exc:
             plan, tokens = error_reply(exc), 0
         if self.config.ratelimit_headers:
