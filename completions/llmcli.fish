@@ -55,7 +55,7 @@ complete -c llmcli -n '__llmcli_at '\'''\''' -s v -l verbose -d 'Log each reques
 complete -c llmcli -n '__llmcli_at '\'''\''' -l debug -d 'Show tracebacks and debug logs on stderr'
 complete -c llmcli -n '__llmcli_at '\'''\''' -l log-file -r -F -d 'Append debug logs to this file (keys masked)'
 complete -c llmcli -n '__llmcli_at '\'''\''' -l config -r -F -d 'Config file to use instead of the user config dir'\''s'
-complete -c llmcli -n '__llmcli_at '\'''\''' -l api -r -f -d 'API dialect: openai-chat (default), openai-responses, anthropic or gemini (llmcl'
+complete -c llmcli -n '__llmcli_at '\'''\''' -l api -r -f -d 'API dialect: openai-chat, openai-responses, anthropic or gemini (llmcli docs pro'
 complete -c llmcli -n '__llmcli_at '\'''\''' -l version -s V -d 'Print the version and exit'
 complete -c llmcli -n '__llmcli_at '\'''\''' -s h -l help -d 'Show this message and exit'
 complete -c llmcli -n '__llmcli_at '\''chat'\''' -s s -l system -r -f -d 'System prompt'

@@ -17,6 +17,7 @@ from ..core.errors import LLMCLIError
 from .env import Environment, current, using
 from .errors import (ExitCode, Interrupted, StdoutClosed, report, report_usage,
                      silence_stdout, state)
+from .helptext import Group
 from .output import Out
 
 HELP = """A fast, scriptable client for OpenAI-compatible LLM APIs.
@@ -34,6 +35,7 @@ all of them: llmcli docs config. Every page: llmcli docs."""
 app = typer.Typer(
     name="llmcli",
     help=HELP,
+    cls=Group,
     no_args_is_help=True,
     add_completion=False,
     # Click itself suggests a close command name; Typer's own suggestion doubled it.
@@ -58,7 +60,7 @@ def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs on stderr.")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", help="Append debug logs to this file (keys masked).", envvar="LLMCLI_LOG_FILE")] = None,
     config: Annotated[Optional[str], typer.Option("--config", metavar="FILE", help="Config file to use instead of the user config dir's.", envvar="LLMCLI_CONFIG")] = None,
-    api: Annotated[Optional[str], typer.Option("--api", metavar="API", help="API dialect: openai-chat (default), openai-responses, anthropic or gemini (llmcli docs providers).", envvar="LLMCLI_API", show_envvar=False)] = None,
+    api: Annotated[Optional[str], typer.Option("--api", metavar="API", help="API dialect: openai-chat, openai-responses, anthropic or gemini (llmcli docs providers).", show_default="openai-chat", envvar="LLMCLI_API", show_envvar=False)] = None,
     version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     state.debug = debug

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 import click
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 ARGUMENTS = {
     "prompt": "The prompt. '-': read it all from stdin. Piped stdin is appended after "
@@ -45,10 +45,25 @@ class Command(TyperCommand):
                 param.help = ARGUMENTS.get(param.name or "")  # type: ignore[attr-defined]
         start = len(formatter.buffer)
         super().format_options(ctx, formatter)
-        written = "".join(formatter.buffer[start:])   # a default may wrap across lines
-        formatter.buffer[start:] = [_TEXT_DEFAULT.sub(r"default:\1\2", written)]
+        one_default_style(formatter, start)
         with formatter.section("Global options"):
             formatter.write_dl(GLOBAL_OPTIONS)
+
+
+class Group(TyperGroup):
+    """A Typer group whose help writes defaults in Click's one style."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        start = len(formatter.buffer)
+        super().format_options(ctx, formatter)
+        one_default_style(formatter, start)
+
+
+def one_default_style(formatter: click.HelpFormatter, start: int) -> None:
+    """Rewrite Typer's ``[default: (X)]`` as ``[default: X]`` in what was written
+    since ``start``."""
+    written = "".join(formatter.buffer[start:])   # a default may wrap across lines
+    formatter.buffer[start:] = [_TEXT_DEFAULT.sub(r"default:\1\2", written)]
 
 
 def command_settings(**extra: Any) -> dict[str, Any]:
