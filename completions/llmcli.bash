@@ -10,8 +10,8 @@ _llmcli_commands() {
 _llmcli_options() {
     case "$1" in
         "") echo '-v --verbose --debug --log-file --config --api --version -V -h --help' ;;
-        "chat") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive --json --no-stdin -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
-        "stream") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive --json --no-stdin -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
+        "chat") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive -c --continue --stream --json --no-stdin -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
+        "stream") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive -c --continue --stream --json --no-stdin -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
         "batch") echo '-o --output -c --concurrency --rpm --tpm --resume --force --unordered --input-format --output-format --fail-fast --grace -q --quiet --summary-json -s --system -m --model --temperature --max-tokens --param -p --profile --base-url --timeout --max-time --retries --transport -h --help -v --verbose --debug' ;;
         "models") echo '--json -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
         "docs") echo '-h --help -v --verbose --debug' ;;

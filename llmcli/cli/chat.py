@@ -17,6 +17,8 @@ PromptArg = Annotated[Optional[str], typer.Argument(show_default=False)]   # hel
 MessagesFile = Annotated[Optional[Path], typer.Option("--messages", metavar="FILE", help="JSON file with a list of messages to send before the prompt.", rich_help_panel="Request options")]
 NoStdin = Annotated[bool, typer.Option("--no-stdin", help="Never read stdin, even when it is not a terminal.")]
 Interactive = Annotated[bool, typer.Option("-i", "--interactive", help="Chat in the terminal, turn after turn (the default with no prompt when stdin and stdout are terminals).")]
+Continue = Annotated[bool, typer.Option("-c", "--continue", help="Continue the most recent conversation (kept in the user's state dir; keep_last_conversation: false in the config turns keeping off).", rich_help_panel="Request options")]
+StreamFlag = Annotated[bool, typer.Option("--stream", help="Print the reply as it is generated: llmcli chat --stream is llmcli stream.")]
 ConversationFile = Annotated[Optional[Path], typer.Option("--conversation", metavar="FILE", help="Continue the conversation in FILE (a JSON list of messages; created if missing) and append this turn to it.", rich_help_panel="Request options")]
 
 CHAT_HELP = """Send a prompt and print the reply.
@@ -44,6 +46,8 @@ def _command(stream: bool) -> Callable[..., None]:
         messages: MessagesFile = None,
         conversation: ConversationFile = None,
         interactive: Interactive = False,
+        continue_last: Continue = False,
+        stream_flag: StreamFlag = False,
         json_out: c.JsonOut = False,
         no_stdin: NoStdin = False,
         profile: c.Profile = None,
@@ -53,12 +57,16 @@ def _command(stream: bool) -> Callable[..., None]:
         retries: c.Retries = None,
     ) -> None:
         state.json_errors = json_out
-        if messages is not None and conversation is not None:
-            raise typer.BadParameter("use --messages or --conversation, not both",
-                                     param_hint="--conversation")
+        streaming = stream or stream_flag
+        given = [name for name, on in (("--messages", messages is not None),
+                                       ("--conversation", conversation is not None),
+                                       ("--continue", continue_last)) if on]
+        if len(given) > 1:
+            raise typer.BadParameter(f"use {given[0]} or {given[1]}, not both",
+                                     param_hint=given[1])
         settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                                   timeout=timeout, max_time=max_time, retries=retries)
-        history = load_history(messages, conversation)
+        history = load_history(messages, conversation, continue_last)
         if conversation is not None:   # before sending: a paid reply must not be lost
             from .conversation import check_writable
 
@@ -68,23 +76,34 @@ def _command(stream: bool) -> Callable[..., None]:
 
             return run_session(settings, prompt, system, history, conversation,
                                c.request_params(settings, temperature, max_tokens, param))
-        text = gather_prompt(prompt, no_stdin=no_stdin, has_messages=bool(history))
+        # -c needs a new prompt: the kept conversation already ends with a reply
+        text = gather_prompt(prompt, no_stdin=no_stdin,
+                             has_messages=bool(history) and not continue_last)
         body = build_body(settings, text, system, temperature, max_tokens, param, history,
-                          stream=stream)
+                          stream=streaming)
         from ..core.client import Client
 
         with Client(c.client_options(settings)) as client:
-            reply = (print_stream if stream else print_chat)(client, body, json_out)
-        if conversation is not None:   # only a whole turn is written, never a cut one
-            from .conversation import save_conversation, with_reply
+            reply = (print_stream if streaming else print_chat)(client, body, json_out)
+        from .conversation import save_conversation, with_reply
+        from .last import save_last
 
-            save_conversation(conversation, with_reply(body["messages"], reply))
+        turn = with_reply(body["messages"], reply)   # only a whole turn, never a cut one
+        if conversation is not None:
+            save_conversation(conversation, turn)
+        save_last(turn, settings["keep_last_conversation"])
 
     return command
 
 
-def load_history(messages: Optional[Path], conversation: Optional[Path]) -> list[dict[str, Any]]:
-    """The messages before the prompt: ``--conversation FILE``, else ``--messages FILE``."""
+def load_history(messages: Optional[Path], conversation: Optional[Path],
+                 continue_last: bool = False) -> list[dict[str, Any]]:
+    """The messages before the prompt: the most recent conversation (``-c``), or
+    ``--conversation FILE``, or ``--messages FILE``."""
+    if continue_last:
+        from .last import load_last
+
+        return load_last()
     if conversation is None:
         return c.load_messages(messages)
     from .conversation import load_conversation

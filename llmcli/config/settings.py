@@ -61,6 +61,8 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str, Any]] = {
     "system_trust": (lambda v: isinstance(v, bool), "true or false", False),
     "verify": (lambda v: isinstance(v, bool), "true or false", True),
     "proxy": (lambda v: isinstance(v, str), "a URL", None),
+    # chat -c/--continue: keep each turn in the state dir (cli/last.py); false: never
+    "keep_last_conversation": (lambda v: isinstance(v, bool), "true or false", True),
 }
 TOP_ONLY = {"default_profile": (lambda v: isinstance(v, str), "a string"),
             "profiles": (lambda v: isinstance(v, dict), "a mapping of profile names")}
