@@ -58,12 +58,7 @@ def _command(stream: bool) -> Callable[..., None]:
     ) -> None:
         state.json_errors = json_out
         streaming = stream or stream_flag
-        given = [name for name, on in (("--messages", messages is not None),
-                                       ("--conversation", conversation is not None),
-                                       ("--continue", continue_last)) if on]
-        if len(given) > 1:
-            raise typer.BadParameter(f"use {given[0]} or {given[1]}, not both",
-                                     param_hint=given[1])
+        one_history_source(messages, conversation, continue_last)
         settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                                   timeout=timeout, max_time=max_time, retries=retries)
         history = load_history(messages, conversation, continue_last)
@@ -85,15 +80,34 @@ def _command(stream: bool) -> Callable[..., None]:
 
         with Client(c.client_options(settings)) as client:
             reply = (print_stream if streaming else print_chat)(client, body, json_out)
-        from .conversation import save_conversation, with_reply
-        from .last import save_last
-
-        turn = with_reply(body["messages"], reply)   # only a whole turn, never a cut one
-        if conversation is not None:
-            save_conversation(conversation, turn)
-        save_last(turn, settings["keep_last_conversation"])
+        keep_turn(body["messages"], reply, conversation, settings["keep_last_conversation"])
 
     return command
+
+
+def one_history_source(messages: Optional[Path], conversation: Optional[Path],
+                       continue_last: bool) -> None:
+    """``--messages``, ``--conversation`` and ``-c`` each say what comes before the
+    prompt: at most one of them."""
+    given = [name for name, on in (("--messages", messages is not None),
+                                   ("--conversation", conversation is not None),
+                                   ("--continue", continue_last)) if on]
+    if len(given) > 1:
+        raise typer.BadParameter(f"use {given[0]} or {given[1]}, not both",
+                                 param_hint=given[1])
+
+
+def keep_turn(sent: list[dict[str, Any]], reply: str, conversation: Optional[Path],
+              keep_last: Optional[bool]) -> None:
+    """After a whole reply (never a cut one): append the turn to ``--conversation
+    FILE``, and keep it as the most recent conversation for ``-c``."""
+    from .conversation import save_conversation, with_reply
+    from .last import save_last
+
+    turn = with_reply(sent, reply)
+    if conversation is not None:
+        save_conversation(conversation, turn)
+    save_last(turn, keep_last)
 
 
 def load_history(messages: Optional[Path], conversation: Optional[Path],
