@@ -116,3 +116,13 @@ def _process_state(environ: dict[str, str]) -> Iterator[None]:
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_environ)
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a child that a test sends SIGINT: a shell that ignores Ctrl-C
+    (CI started as ``trap "" INT; ...``) passes the ignore down to every process it
+    starts, and Python then never raises KeyboardInterrupt. A person at a terminal has
+    the default, so the test restores it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

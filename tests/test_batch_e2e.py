@@ -16,6 +16,7 @@ import openai
 import pytest
 
 from .conftest import ROOT, run_cli
+from .harness import interruptible
 
 
 def records(path: Path) -> list[dict[str, Any]]:
@@ -35,7 +36,7 @@ def tag() -> str:
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "llmcli", "batch", *args], cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
 
 
 def wait_for_lines(path: Path, count: int, process: subprocess.Popen[str]) -> None:

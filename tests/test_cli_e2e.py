@@ -17,6 +17,7 @@ import pytest
 from llmcli.testing import MockOpenAIServer, reply_for
 
 from .conftest import API_KEY, ROOT, run_cli
+from .harness import interruptible
 
 
 def user(text: str) -> list[dict[str, str]]:
@@ -125,7 +126,8 @@ def test_stream_into_a_closed_pipe_exits_quietly(api_env):
 def test_a_signal_during_a_stream_exits_130_and_keeps_output(api_env, sig):
     cmd = [sys.executable, "-m", "llmcli", "stream", "#chunks:100 #interval:50 slow"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=api_env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=interruptible)
     first = proc.stdout.read(3)      # the stream has started
     proc.send_signal(sig)
     rest = proc.stdout.read()

@@ -65,6 +65,7 @@ def main(
 ) -> None:
     state.debug = debug
     state.config = config
+    state.log_file = str(log_file) if log_file else None
     if api is not None:
         from ..core.dialects import names
 
@@ -78,10 +79,11 @@ def main(
 
 
 def _register() -> None:
-    from . import batch, chat, config_cmd, docs_cmd, models
+    from . import batch, batches, chat, config_cmd, docs_cmd, models
 
     chat.register(app)
     batch.register(app)
+    batches.register(app)
     models.register(app)
     app.add_typer(config_cmd.app, name="config")
     docs_cmd.register(app)
@@ -132,7 +134,10 @@ def sigterm_as_interrupt() -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+    return restore
 
 
 def run(args: list[str], env: Optional[Environment] = None) -> int:
@@ -162,7 +167,7 @@ def _stdio(env: Environment) -> Iterator[None]:
         sys.stdout = env.stdout
     if env.stderr is not None:
         sys.stderr = env.stderr
-    sys.stdin = env.stdin    # type: ignore[assignment]
+    sys.stdin = env.stdin
     try:
         yield
     finally:

@@ -61,28 +61,41 @@ def _command(stream: bool) -> Callable[..., None]:
         one_history_source(messages, conversation, continue_last)
         settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                                   timeout=timeout, max_time=max_time, retries=retries)
-        history = load_history(messages, conversation, continue_last)
-        if conversation is not None:   # before sending: a paid reply must not be lost
-            from .conversation import check_writable
+        from .conversation import conversation_lock
 
-            check_writable(conversation)
-        if wants_interactive(interactive, prompt, messages, json_out):
-            from .interactive import run_session
-
-            return run_session(settings, prompt, system, history, conversation,
-                               c.request_params(settings, temperature, max_tokens, param))
-        # -c needs a new prompt: the kept conversation already ends with a reply
-        text = gather_prompt(prompt, no_stdin=no_stdin,
-                             has_messages=bool(history) and not continue_last)
-        body = build_body(settings, text, system, temperature, max_tokens, param, history,
-                          stream=streaming)
-        from ..core.client import Client
-
-        with Client(c.client_options(settings)) as client:
-            reply = (print_stream if streaming else print_chat)(client, body, json_out)
-        keep_turn(body["messages"], reply, conversation, settings["keep_last_conversation"])
+        with conversation_lock(conversation):   # one turn at a time on one file
+            _turn(settings, streaming, prompt, system, temperature, max_tokens, param,
+                  messages, conversation, interactive, json_out, no_stdin, continue_last)
 
     return command
+
+
+def _turn(settings: Any, stream: bool, prompt: Optional[str], system: Optional[str],
+          temperature: Optional[float], max_tokens: Optional[int], param: Optional[list[str]],
+          messages: Optional[Path], conversation: Optional[Path], interactive: bool,
+          json_out: bool, no_stdin: bool, continue_last: bool = False) -> None:
+    """One chat or stream command, once ``conversation``'s lock is held."""
+    history = load_history(messages, conversation, continue_last)
+    if conversation is not None:   # before sending: a paid reply must not be lost
+        from .conversation import check_writable
+
+        check_writable(conversation)
+    if wants_interactive(interactive, prompt, messages, json_out):
+        from .interactive import run_session
+
+        run_session(settings, prompt, system, history, conversation,
+                    c.request_params(settings, temperature, max_tokens, param))
+        return
+    # -c needs a new prompt: the kept conversation already ends with a reply
+    text = gather_prompt(prompt, no_stdin=no_stdin,
+                         has_messages=bool(history) and not continue_last)
+    body = build_body(settings, text, system, temperature, max_tokens, param, history,
+                      stream=stream)
+    from ..core.client import Client
+
+    with Client(c.client_options(settings)) as client:
+        reply = (print_stream if stream else print_chat)(client, body, json_out)
+    keep_turn(body["messages"], reply, conversation, settings["keep_last_conversation"])
 
 
 def one_history_source(messages: Optional[Path], conversation: Optional[Path],
@@ -101,13 +114,13 @@ def keep_turn(sent: list[dict[str, Any]], reply: str, conversation: Optional[Pat
               keep_last: Optional[bool]) -> None:
     """After a whole reply (never a cut one): append the turn to ``--conversation
     FILE``, and keep it as the most recent conversation for ``-c``."""
-    from .conversation import save_conversation, with_reply
+    from .conversation import save_turn, with_reply
     from .last import save_last
 
     turn = with_reply(sent, reply)
+    save_last(turn, keep_last)     # never raises: first, so a failed save_turn keeps it too
     if conversation is not None:
-        save_conversation(conversation, turn)
-    save_last(turn, keep_last)
+        save_turn(conversation, turn)
 
 
 def load_history(messages: Optional[Path], conversation: Optional[Path],

@@ -24,7 +24,7 @@ def config_values(kind: str, config: Optional[str] = None) -> list[str]:
     except Exception:   # a broken file: offer nothing rather than an error
         return []
     data: dict[str, Any] = cfg.data if cfg is not None else {}
-    profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
+    profiles: dict[str, Any] = data["profiles"] if isinstance(data.get("profiles"), dict) else {}
     if kind == "profile":
         return sorted(str(name) for name in profiles)
     if kind == "model":
@@ -34,11 +34,17 @@ def config_values(kind: str, config: Optional[str] = None) -> list[str]:
     return []
 
 
+def _printable(name: str) -> bool:
+    """One line a shell can offer: no line break or other control character (a name
+    with one is skipped, never offered cut in two)."""
+    return name.isprintable()
+
+
 def main(kind: str, args: list[str]) -> int:
     """Print the values, one per line; ``--config FILE`` in ``args`` picks the file."""
     config = None
     if "--config" in args[:-1]:
         config = args[args.index("--config") + 1]
-    values = config_values(kind, config)
+    values = [v for v in config_values(kind, config) if _printable(v)]
     sys.stdout.write("".join(f"{v}\n" for v in values))
     return 0

@@ -68,7 +68,10 @@ def stdin_ready(wait: Optional[float]) -> bool:
     try:
         import select
 
-        ready, _, _ = select.select([current().stdin], [], [], wait)
+        stdin = current().stdin
+        if stdin is None:
+            return True
+        ready, _, _ = select.select([stdin], [], [], wait)
         return bool(ready)
     except (OSError, ValueError, TypeError):
         return True

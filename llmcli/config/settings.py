@@ -12,14 +12,15 @@ from __future__ import annotations
 import datetime
 import math
 import os
-import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from ..core.errors import ConfigError
 from ..core.dialects import DEFAULT_API, DIALECTS, Spec, spec
-from ..core.options import DEFAULT_BASE_URL, ClientOptions, mask_key, redact, redact_obj
+from ..core.options import (DEFAULT_BASE_URL, ClientOptions, mask_key, mask_url, redact,
+                            redact_obj)
 from ..core.retry import RetryPolicy
 from .files import ConfigFile, config_path, load_config_file
 
@@ -102,15 +103,17 @@ class Settings:
     profile: Optional[str] = None
     profiles: list[str] = field(default_factory=list)
     environ: Optional[Mapping[str, str]] = field(default=None, repr=False)  # None: os.environ
+    warnings: list[str] = field(default_factory=list)   # for the command to show
 
     def __getitem__(self, name: str) -> Any:
         if name in DIALECT_DEFAULTS:
             return self.effective().get(name)
         return self.values.get(name)
 
-    def api_key(self) -> Optional[str]:
-        """Resolve the key: a literal, an env var's value, or a command's output; for
-        a native dialect with none set, its own variable (ANTHROPIC_API_KEY, ...)."""
+    def api_key(self, budget: Optional[float] = None) -> Optional[str]:
+        """Resolve the key: a literal, an env var's value, or a command's output (which
+        may take at most ``budget`` seconds, what --max-time leaves); for a native
+        dialect with none set, its own variable (ANTHROPIC_API_KEY, ...)."""
         env = os.environ if self.environ is None else self.environ
         defaults = spec(self.values.get("api") or DEFAULT_API)
         if self._from_default("api_key", defaults) and defaults.key_env != "OPENAI_API_KEY":
@@ -125,16 +128,23 @@ class Settings:
                                   key="api_key_env")
             return value
         if self.values.get("api_key_cmd"):
-            return run_key_command(self.values["api_key_cmd"])
+            return run_key_command(self.values["api_key_cmd"], budget=budget)
         return None
 
-    def client_options(self, *, resolve_key: bool = True) -> ClientOptions:
-        """What the core's clients need."""
+    def client_options(self, *, resolve_key: bool = True, key_in_budget: bool = True,
+                       clock: Callable[[], float] = time.monotonic) -> ClientOptions:
+        """What the core's clients need. ``max_time`` bounds ``api_key_cmd`` too: the
+        command may run at most that long, and with ``key_in_budget`` (one request,
+        not batch's per-item budget) the time it took is taken off the budget."""
         v = self.effective()
         verify: Any = v["ca_bundle"] or v["verify"]
-        key = self.api_key() if resolve_key else None
+        max_time = float(v["max_time"]) if v["max_time"] else None
+        started = clock()
+        key = self.api_key(budget=max_time) if resolve_key else None
         if resolve_key and not key:
             require_key_for_openai(v["base_url"], v["auth_header"], v["headers"])
+        if max_time is not None and key_in_budget:
+            max_time = max(max_time - (clock() - started), 1e-6)   # 0 would mean no limit
         return ClientOptions(
             base_url=v["base_url"], api_key=key,
             auth_header=v["auth_header"], auth_scheme=v["auth_scheme"],
@@ -142,7 +152,7 @@ class Settings:
             headers={k: str(x) for k, x in (v["headers"] or {}).items()},
             query={k: str(x) for k, x in (v["query"] or {}).items()},
             connect_timeout=float(v["connect_timeout"]), read_timeout=float(v["timeout"]),
-            max_time=float(v["max_time"]) if v["max_time"] else None,
+            max_time=max_time,
             retry=RetryPolicy(max_retries=int(v["max_retries"])), verify=verify,
             system_trust=bool(v["system_trust"]), proxy=v["proxy"])
 
@@ -181,6 +191,8 @@ class Settings:
                 shown = redact_obj(_jsonable(value), secrets)
             else:
                 shown = redact(_show(value), secrets)
+            if name in ("base_url", "proxy") and isinstance(shown, str):
+                shown = mask_url(shown)     # a URL's password, however short
             rows.append((name, shown, self.sources.get(name, "default")))
         return rows
 
@@ -221,18 +233,13 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def run_key_command(command: str) -> str:
-    """Run ``api_key_cmd`` (for password managers); its first line is the key."""
-    try:
-        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise ConfigError("api_key_cmd took longer than 60s", key="api_key_cmd") from None
-    key = done.stdout.strip().splitlines()[0].strip() if done.stdout.strip() else ""
-    if done.returncode != 0 or not key:
-        raise ConfigError(f"api_key_cmd failed (exit {done.returncode}) or printed nothing",
-                          key="api_key_cmd")
-    return key
+def run_key_command(command: str, budget: Optional[float] = None) -> str:
+    """Run ``api_key_cmd`` (for password managers); its first line is the key. It may
+    take at most 60 s, or ``budget`` seconds when --max-time leaves less
+    (llmcli/config/keycmd.py: a child left holding the pipe cannot hold llmcli)."""
+    from .keycmd import run_key_command as run
+
+    return run(command, budget)
 
 
 def load_settings(*, config: Optional[str] = None, profile: Optional[str] = None,
@@ -258,7 +265,27 @@ def load_settings(*, config: Optional[str] = None, profile: Optional[str] = None
     llmcli_env = {f"LLMCLI_{name.upper()}": name for name in ENV_PARSERS}
     _apply(values, sources, _env_layer(env, llmcli_env))
     _apply(values, sources, _layer(flags or {}, "flag"))
-    return Settings(values, sources, path, cfg is not None, chosen, sorted(profiles), environ)
+    settings = Settings(values, sources, path, cfg is not None, chosen, sorted(profiles), environ)
+    if cfg is not None:
+        settings.warnings.extend(_exposed_key(cfg))
+    return settings
+
+
+def _exposed_key(cfg: ConfigFile) -> list[str]:
+    """A warning, as ssh gives, when a file that holds a key is readable by others."""
+    if os.name != "posix":
+        return []
+    profiles = cfg.data.get("profiles") if isinstance(cfg.data.get("profiles"), dict) else {}
+    holds_key = bool(cfg.data.get("api_key")) or any(
+        isinstance(p, dict) and p.get("api_key") for p in profiles.values())
+    try:
+        mode = os.stat(cfg.path).st_mode
+    except OSError:
+        return []
+    if not holds_key or not mode & 0o044:
+        return []
+    return [f"{cfg.path} holds an API key and is readable by "
+            f"{'group and others' if mode & 0o004 else 'its group'}: chmod 600 {cfg.path}"]
 
 
 Layer = dict[str, tuple[Any, str]]   # name -> (value, where it came from)

@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable, Mapping, NamedTuple, Optional
 from .chat import ChatResult, check_status, parse_chat
 from .dialects import HTTPRequest, get_dialect
 from .errors import APIConnectionError, APITimeoutError, ConfigError
-from .options import ClientOptions, log, redact
+from .options import ClientOptions, log, mask_url, redact
 from .retry import Attempts, Deadline
 
 
@@ -100,7 +100,8 @@ class AsyncClient:
                     deadline.check()   # the budget ran out: say so rather than "timeout"
                     raise
                 if log.isEnabledFor(20):
-                    log.info("%s %s -> %d in %.0f ms", method, redact(url, self.options.secrets()),
+                    shown = mask_url(redact(url, self.options.secrets()))
+                    log.info("%s %s -> %d in %.0f ms", method, shown,
                              response.status, (time.perf_counter() - started) * 1000)
                 if on_response is not None:
                     on_response(response)

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from .errors import (APIError, InvalidResponseError, RateLimitError, ServerError, shorten,
                      status_error)
-from .options import redact, redact_obj
+from .options import redact, redact_json_bytes, redact_obj
 from .retry import parse_retry_after
 
 if TYPE_CHECKING:
-    from .dialects import Dialect
+    from .dialects.protocol import Dialect
 
 
 @dataclass
@@ -99,7 +99,11 @@ def load_json(body: bytes, status: int, request_id: Optional[str]) -> Any:
     """Parse a success body, or raise :class:`InvalidResponseError` saying what came."""
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError) as exc:   # RecursionError: nested too deeply
+        if isinstance(exc, RecursionError):
+            raise InvalidResponseError(f"the server answered {status} with JSON nested too "
+                                       "deeply to read", status=status,
+                                       request_id=request_id) from None
         sample = shorten(body.decode("utf-8", "replace"), 80) or "an empty body"
         raise InvalidResponseError(
             f"the server answered {status} with a body that is not JSON: {sample!r}",
@@ -109,7 +113,9 @@ def load_json(body: bytes, status: int, request_id: Optional[str]) -> Any:
 def parse_chat(body: bytes, status: int, headers: Mapping[str, str],
                secrets: Sequence[str] = (), dialect: Optional["Dialect"] = None) -> ChatResult:
     """A chat reply from a 2xx response, parsed by ``dialect`` (default: Chat
-    Completions); ``secrets`` are masked in errors and in the request id."""
+    Completions). ``secrets`` are masked in the body's text before it is parsed, so
+    neither the reply nor ``raw`` nor an error holds one."""
+    body = redact_json_bytes(body, secrets)
     try:
         if dialect is None:
             result = parse_chat_body(body, status, headers)
@@ -126,7 +132,7 @@ def parse_chat(body: bytes, status: int, headers: Mapping[str, str],
 def parse_chat_body(body: bytes, status: int, headers: Mapping[str, str]) -> ChatResult:
     """A `chat.completion` object as a :class:`ChatResult`."""
     request_id = request_id_of(headers)
-    obj = load_json(body, status, request_id)
+    obj: Any = load_json(body, status, request_id)
     if isinstance(obj, dict) and obj.get("error"):
         raise stream_error(obj, request_id, streaming=False)
     choices = obj.get("choices") if isinstance(obj, dict) else None
@@ -134,7 +140,7 @@ def parse_chat_body(body: bytes, status: int, headers: Mapping[str, str]) -> Cha
         raise InvalidResponseError("the response has no choices", status=status,
                                    request_id=request_id, body=obj)
     choice = choices[0]
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    message: dict[str, Any] = choice["message"] if isinstance(choice.get("message"), dict) else {}
     return ChatResult(content=_text(message.get("content")),
                       finish_reason=choice.get("finish_reason"), usage=obj.get("usage"),
                       id=obj.get("id"), model=obj.get("model"), raw=obj,
@@ -197,7 +203,7 @@ def _loads_chunk(data: str) -> Any:
     JSON value (whitespace around it, or not JSON) goes to json.loads to decide."""
     try:
         obj, end = _raw_decode(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         end = -1
     return obj if end == len(data) else json.loads(data)
 
@@ -225,6 +231,9 @@ class StreamState:
             return None
         try:
             obj = _loads_chunk(data)
+        except RecursionError:
+            raise InvalidResponseError("a stream event holds JSON nested too deeply to read",
+                                       request_id=self.request_id) from None
         except ValueError:
             raise InvalidResponseError(f"a stream event is not JSON: {shorten(data, 80)!r}",
                                        request_id=self.request_id) from None

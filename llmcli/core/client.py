@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 # First: ._httpx imports httpx without httpx's own CLI tool (rich, pygments: 40-50 ms).
 from ._httpx import default_tls_context  # isort: skip
@@ -13,11 +13,14 @@ from ._httpx import default_tls_context  # isort: skip
 import httpx
 
 from .chat import ChatResult, check_status, parse_chat, redact_error, request_id_of
-from .dialects import HTTPRequest, StreamFolder, get_dialect
+from .dialects import HTTPRequest, get_dialect
 from .errors import APIConnectionError, APIError, APITimeoutError, ConfigError, InvalidResponseError
-from .options import ClientOptions, log, redact
+from .options import ClientOptions, StreamMask, log, mask_url, redact
 from .retry import Attempts, Deadline
 from .sse import SSEDecoder
+
+if TYPE_CHECKING:
+    from .dialects.protocol import StreamFolder
 
 
 @contextlib.contextmanager
@@ -181,7 +184,7 @@ class Client:
             body = b""
             if not stream or response.status_code >= 300:
                 body = _read_body(response, deadline)
-        log.info("%s %s -> %d in %.0f ms", method, redact(url, self.options.secrets()),
+        log.info("%s %s -> %d in %.0f ms", method, mask_url(redact(url, self.options.secrets())),
                  response.status_code, (time.perf_counter() - started) * 1000)
         check_status(response.status_code, response.headers, body, self.options.secrets())
         return response, body
@@ -208,6 +211,8 @@ class ChatStream:
         self._client, self._body = client, body
         self.state: StreamFolder = client.dialect.stream_state()
         self.attempts = 0
+        # A key a model echoes arrives in pieces: deltas are masked as a sequence.
+        self._mask = StreamMask(client.options.secrets())
 
     def __getattr__(self, name: str) -> Any:
         if name in ("id", "model", "finish_reason", "usage", "request_id"):
@@ -263,12 +268,17 @@ class ChatStream:
                         yield batch
                     if error is not None:
                         raise error
+            tail = self._mask.flush()
+            if tail:
+                yield [tail]
         except APIError as exc:
             if received:   # part of the reply may be out already: a retry would repeat it
                 exc.retryable = False
             raise
         finally:
             response.close()
+        if self._mask:     # the reply kept (a conversation, result()) is masked as shown
+            state.parts[:] = [redact("".join(state.parts), self._client.options.secrets())]
         if not done and state.finish_reason is None:
             raise InvalidResponseError("the stream ended before the reply was complete",
                                        request_id=state.request_id)
@@ -292,13 +302,15 @@ class ChatStream:
         end-of-stream event was among them, and an in-stream error to raise once the
         deltas before it are written."""
         batch: list[str] = []
-        state = self.state
+        state, mask = self.state, self._mask
         apply = state.apply
         for event in events:
             try:
                 delta = apply(event.data, event.event)
             except APIError as exc:
                 return batch, False, redact_error(exc, self._client.options.secrets())
+            if delta and mask:
+                delta = mask.feed(delta)
             if delta:
                 batch.append(delta)
             if state.done:

@@ -13,6 +13,7 @@ from time import monotonic
 from typing import Any
 from urllib.parse import parse_qs
 
+from .batches import BatchService, app_handler
 from .chat import fault_plan, success_plan
 from .config import MODEL_CREATED, MODEL_OWNER, ServerConfig
 from .content import DirectiveError, answer_for
@@ -67,6 +68,7 @@ class App:
             self._model_object(m) for m in config.models]}).encode()
         self._auth_header = (config.auth_header or "authorization").lower()
         self._window = (0.0, 0, 0)  # start, requests, tokens of the rate-limit window
+        self.batches = BatchService(app_handler(self))   # /v1/files, /v1/batches
 
     @staticmethod
     def _model_object(model: str) -> dict[str, Any]:
@@ -104,6 +106,10 @@ class App:
                 raise RequestError(405, f"Invalid method for URL ({method} {path}).")
             deployment = path[len(AZURE_PREFIX):-len(AZURE_SUFFIX)] if azure else None
             return self._chat(request, deployment)
+        batch_reply = self.batches.route(method, path, request.query, request.headers,
+                                         request.body)
+        if batch_reply is not None:
+            return batch_reply, 0
         if path == "/v1/models" or path.startswith("/v1/models/"):
             if method != "GET":
                 raise RequestError(405, f"Invalid method for URL ({method} {path}).")
@@ -220,6 +226,11 @@ class App:
             except (ValueError, FaultError) as exc:
                 return error_reply(RequestError(400, f"Invalid faults: {exc}", "faults"))
             return _json_reply({"ok": True, "queued_faults": self.faults.queued})
+        if route == ("POST", "batches"):
+            try:
+                return _json_reply(self.batches.control(json.loads(request.body or b"null")))
+            except ValueError as exc:
+                return error_reply(RequestError(400, f"Invalid batch knobs: {exc}", "knobs"))
         return error_reply(RequestError(404, f"Invalid URL ({request.method} {request.path})"))
 
     def queue_faults(self, data: Any) -> None:

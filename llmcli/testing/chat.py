@@ -150,7 +150,7 @@ def fault_plan(fault: Fault, model: str, answer: Answer, stream: bool, include_u
         return Reply(422, FASTAPI_422, headers=headers)
     # streamerror: a non-stream request has no stream to break, so it gets a 500.
     if not stream:
-        return Reply(500, error_body(STREAM_ERROR["error"]["message"], "server_error"),
+        return Reply(500, error_body(str(STREAM_ERROR["error"]["message"]), "server_error"),
                      headers=headers)
     events = list(stream_events(model, answer, include_usage, partial=True))
     events.append(sse_event(_dumps(STREAM_ERROR).encode()))

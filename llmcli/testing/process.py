@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import IO, Mapping, Sequence
 
 READY_PREFIX = "listening on "
 # The directory holding the llmcli package, so the child imports this very copy.
@@ -46,7 +46,7 @@ class ServerProcess:
         self.stop()
 
 
-def _read_line(stream: "subprocess.IO[str]", timeout: float) -> str:
+def _read_line(stream: IO[str], timeout: float) -> str:
     """Read one line with a timeout (a thread, since pipes cannot time out portably)."""
     result: list[str] = []
     reader = threading.Thread(target=lambda: result.append(stream.readline()), daemon=True)
@@ -69,6 +69,7 @@ def start_server_process(args: Sequence[str] = ("--port", "0"), *, python: str =
         p for p in (_PACKAGE_ROOT, child_env.get("PYTHONPATH")) if p)
     process = subprocess.Popen([python, "-m", "llmcli.testing", *args], env=child_env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None   # stdout=PIPE
     line = _read_line(process.stdout, timeout)
     if not line.startswith(READY_PREFIX):
         process.kill()

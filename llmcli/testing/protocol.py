@@ -58,7 +58,8 @@ class HTTPConnection(asyncio.Protocol):
         self._hung = False
         self._closed = False
         self._drain: asyncio.Future[None] | None = None
-        self.transport: asyncio.Transport | None = None
+        # Set by connection_made, before any data can arrive: never None where it is used.
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
 
     # -- asyncio callbacks -------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -139,19 +140,23 @@ class HTTPConnection(asyncio.Protocol):
         try:
             method, target, version = lines[0].split(" ")
         except ValueError:
-            return self._fail(400, "Malformed request line.")
+            self._fail(400, "Malformed request line.")
+            return None
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         if "transfer-encoding" in headers:
-            return self._fail(411, "Chunked request bodies are not supported; send Content-Length.")
+            self._fail(411, "Chunked request bodies are not supported; send Content-Length.")
+            return None
         try:
             length = int(headers.get("content-length", 0))
         except ValueError:
-            return self._fail(400, "Invalid Content-Length header.")
+            self._fail(400, "Invalid Content-Length header.")
+            return None
         if not 0 <= length <= MAX_BODY:
-            return self._fail(413 if length > 0 else 400, "Request body too large or invalid.")
+            self._fail(413 if length > 0 else 400, "Request body too large or invalid.")
+            return None
         # HTTP/1.0 clients get one response per connection: simpler than
         # negotiating keep-alive, and a stream needs chunked encoding anyway.
         keep_alive = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()

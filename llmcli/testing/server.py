@@ -177,9 +177,20 @@ class MockOpenAIServer:
     def reset(self) -> None:
         """Clear statistics, fault counters and queued faults."""
         app = self._require_listener().app
-        self._call(lambda: (app.stats.reset(), app.faults.reset()))
+        def reset_both() -> None:
+            app.stats.reset()
+            app.faults.reset()
+
+        self._call(reset_both)
 
     def queue_faults(self, faults: list[dict[str, Any]]) -> None:
         """Queue faults (``[{"status": 429, "count": 2}, {"kind": "drop"}]``) for chat requests."""
         app = self._require_listener().app
         self._call(lambda: app.queue_faults(faults))
+
+    def batch_knobs(self, **knobs: Any) -> dict[str, Any]:
+        """Set Batch API knobs (``line_seconds=0.01``, ``expire_after=3``...; see
+        ``testing/batches.py``); returns the knobs and how many batches were created."""
+        app = self._require_listener().app
+        return self._call(lambda: app.batches.control(knobs))
+

@@ -6,6 +6,8 @@ fields, ``response_format``). A dialect turns it into its API's HTTP request, an
 API's response, stream events and error bodies back into llmcli's types. Retry,
 timeouts, budgets, redaction, SSE framing and the batch engine never look at which
 dialect is in use. Adding a dialect is one module here plus one line in ``DIALECTS``.
+The contract each module implements is :class:`~.protocol.Dialect` (with its
+:class:`~.protocol.StreamFolder`), in ``protocol.py``.
 
 Modules are imported on first use only: ``openai_chat`` by the clients, the native
 ones when a profile or ``--api`` names them.
@@ -14,19 +16,20 @@ ones when a profile or ``--api`` names them.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Sequence
 
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..chat import ChatResult
+    from .protocol import Dialect, StreamFolder
+
+__all__ = ["DIALECTS", "HTTPRequest", "Spec", "get_dialect", "names", "spec",
+           "Dialect", "StreamFolder"]
 
 DEFAULT_API = "openai-chat"
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(NamedTuple):
     """Where a dialect lives and how it authenticates unless the profile says otherwise."""
 
     module: str
@@ -48,70 +51,26 @@ DIALECTS: dict[str, Spec] = {
 }
 
 
-@dataclass
 class HTTPRequest:
     """What a dialect asks the transport to send: the path is relative to base_url;
-    ``headers`` and ``query`` come on top of the profile's (which win)."""
+    ``headers`` and ``query`` come on top of the profile's (which win). A plain class,
+    not a dataclass: this module is on every command's start-up path."""
 
-    method: str
-    path: str
-    body: Optional[dict[str, Any]] = None
-    headers: dict[str, str] = field(default_factory=dict)
-    query: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("method", "path", "body", "headers", "query")
 
+    def __init__(self, method: str, path: str, body: Optional[dict[str, Any]] = None,
+                 headers: Optional[dict[str, str]] = None,
+                 query: Optional[dict[str, str]] = None) -> None:
+        self.method, self.path, self.body = method, path, body
+        self.headers: dict[str, str] = headers or {}
+        self.query: dict[str, str] = query or {}
 
-class StreamFolder(Protocol):
-    """Folds one stream's events into the reply's metadata, yielding content deltas."""
-
-    id: Optional[str]
-    model: Optional[str]
-    finish_reason: Optional[str]
-    usage: Optional[dict[str, Any]]
-    request_id: Optional[str]
-    parts: list[str]
-    done: bool          # the API's end-of-stream event was seen
-
-    def apply(self, data: str, event: Optional[str] = None) -> Optional[str]:
-        """Take one SSE event (its data and ``event:`` name); return its content delta.
-        Raises an :class:`~llmcli.core.errors.APIError` for an in-stream error."""
-        ...
-
-    def result(self, attempts: int = 1) -> "ChatResult":
-        """The whole reply once the stream has ended."""
-        ...
+    def __repr__(self) -> str:
+        return (f"HTTPRequest({self.method!r}, {self.path!r}, body={self.body!r}, "
+                f"headers={self.headers!r}, query={self.query!r})")
 
 
-class Dialect(Protocol):
-    """One API's wire protocol. Implementations are stateless singletons."""
-
-    name: str
-
-    def build_request(self, body: Mapping[str, Any], *, stream: bool) -> HTTPRequest:
-        """The native request for a canonical chat body."""
-        ...
-
-    def parse_response(self, body: bytes, status: int,
-                       headers: Mapping[str, str]) -> "ChatResult":
-        """A 2xx response body as a :class:`ChatResult` (``raw`` = the API's JSON);
-        raises :class:`~llmcli.core.errors.InvalidResponseError` or the mapped error
-        for an error object sent with a 2xx."""
-        ...
-
-    def stream_state(self, request_id: Optional[str] = None) -> StreamFolder:
-        """A fresh folder for one stream."""
-        ...
-
-    def models_request(self) -> HTTPRequest:
-        """The request that lists models."""
-        ...
-
-    def parse_models(self, body: bytes, status: int,
-                     headers: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Model objects, each with an ``id`` as the user passes it to ``--model``."""
-        ...
-
-
-_loaded: dict[str, Dialect] = {}
+_loaded: dict[str, "Dialect"] = {}
 
 
 def names() -> Sequence[str]:
@@ -127,7 +86,7 @@ def spec(name: str) -> Spec:
     return found
 
 
-def get_dialect(name: str = DEFAULT_API) -> Dialect:
+def get_dialect(name: str = DEFAULT_API) -> "Dialect":
     """The dialect called ``name``, its module imported on first use."""
     dialect = _loaded.get(name)
     if dialect is None:

@@ -154,12 +154,15 @@ def load_event(data: str, request_id: Optional[str]) -> Any:
     """One stream event's JSON (the fast path of ``json.loads``)."""
     try:
         obj, end = _raw_decode(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         end = -1
     if end == len(data):
         return obj
     try:
         return json.loads(data)
+    except RecursionError:
+        raise InvalidResponseError("a stream event holds JSON nested too deeply to read",
+                                   request_id=request_id) from None
     except ValueError:
         raise InvalidResponseError(f"a stream event is not JSON: {shorten(data, 80)!r}",
                                    request_id=request_id) from None

@@ -89,7 +89,8 @@ def result_of(obj: dict[str, Any], request_id: Optional[str], status: int = 200)
     text, reason = candidate_text(obj)
     if reason is None and as_dict(obj.get("promptFeedback")).get("blockReason"):
         reason = "content_filter"
-    return ChatResult(content=text, finish_reason=reason, usage=usage_of(obj.get("usageMetadata")),
+    meta = obj.get("usageMetadata") or obj.get("usage_metadata")
+    return ChatResult(content=text, finish_reason=reason, usage=usage_of(meta),
                       id=obj.get("responseId"), model=obj.get("modelVersion"), raw=obj,
                       request_id=request_id)
 
@@ -143,8 +144,9 @@ class GeminiStream:
             raise stream_error(obj, self.request_id)
         self.id = self.id or obj.get("responseId")
         self.model = self.model or obj.get("modelVersion")
-        if obj.get("usageMetadata"):
-            self.usage = usage_of(obj["usageMetadata"])
+        meta = obj.get("usageMetadata") or obj.get("usage_metadata")
+        if meta:
+            self.usage = usage_of(meta)
         text, reason = candidate_text(obj)
         if reason is not None:
             self.finish_reason = reason

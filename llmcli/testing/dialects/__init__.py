@@ -24,9 +24,10 @@ def native_api(request: "Request") -> Optional["NativeAPI"]:
     if not _APIS:
         from .anthropic import AnthropicAPI
         from .gemini import GeminiAPI
+        from ..message_batches import MessageBatchesAPI
         from .responses import ResponsesAPI
 
-        _APIS.extend([ResponsesAPI(), AnthropicAPI(), GeminiAPI()])
+        _APIS.extend([ResponsesAPI(), AnthropicAPI(), GeminiAPI(), MessageBatchesAPI()])
     for api in _APIS:
         if api.matches(request):
             return api
