@@ -15,7 +15,7 @@ from llmcli.batch.progress import progress_bar
 
 from .conftest import ROOT, run_cli
 
-COMMANDS = [[], ["chat"], ["stream"], ["batch"], ["models"], ["docs"], ["config"],
+COMMANDS = [[], ["chat"], ["stream"], ["batch"], ["batches"], ["models"], ["docs"], ["config"],
             ["config", "init"], ["config", "show"], ["config", "path"]]
 
 
@@ -38,9 +38,11 @@ def test_help_fits_80_columns_and_cuts_nothing(words):
 def test_the_command_list_shows_whole_sentences():
     text = help_of()
     listing = text.split("Commands:")[1]
-    for name in ("chat", "stream", "batch", "models", "docs", "config"):
-        line = next(ln for ln in listing.splitlines() if ln.split()[:1] == [name])
-        assert line.rstrip().endswith("."), line
+    entries = re.split(r"\n  (?=\S)", listing.strip("\n").removeprefix("  "))
+    described = {entry.split()[0]: " ".join(entry.split()[1:]) for entry in entries}
+    assert {"chat", "stream", "batch", "batches", "models", "docs", "config"} <= set(described)
+    for name, sentence in described.items():
+        assert sentence.endswith("."), (name, sentence)    # whole, not cut at 45
 
 
 def test_top_level_help_has_a_quick_start_env_vars_and_docs():

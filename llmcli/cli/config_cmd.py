@@ -9,10 +9,10 @@ import typer
 from . import common as c
 from .env import current
 from .errors import state
-from .helptext import Command
+from .helptext import Command, Group
 from .output import Out, dumps
 
-app = typer.Typer(help="Create and inspect the config file.", no_args_is_help=True,
+app = typer.Typer(help="Create and inspect the config file.", no_args_is_help=True, cls=Group,
                   rich_markup_mode=None, suggest_commands=False)
 
 

@@ -51,12 +51,28 @@ class Command(TyperCommand):
 
 
 class Group(TyperGroup):
-    """A Typer group whose help writes defaults in Click's one style."""
+    """A Typer group whose help writes defaults in Click's one style and lists each
+    command with its whole first sentence (Click cuts one past 45 characters with
+    "...", mid-phrase)."""
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         start = len(formatter.buffer)
         super().format_options(ctx, formatter)
         one_default_style(formatter, start)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.short_help and command.help:
+                command.short_help = first_sentence(command.help)
+        super().format_commands(ctx, formatter)
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a help text (its first paragraph when it has no full stop)."""
+    paragraph = " ".join(text.split("\n\n")[0].replace("\b", "").split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[:end + 1]
 
 
 def one_default_style(formatter: click.HelpFormatter, start: int) -> None:
