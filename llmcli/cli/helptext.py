@@ -42,7 +42,7 @@ class Command(TyperCommand):
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         for param in self.params:
             if isinstance(param, click.Argument) and not getattr(param, "help", None):
-                param.help = ARGUMENTS.get(param.name or "")  # type: ignore[attr-defined]
+                param.help = ARGUMENTS.get(param.name or "")
         start = len(formatter.buffer)
         super().format_options(ctx, formatter)
         one_default_style(formatter, start)

@@ -176,5 +176,5 @@ def diagnose(exc: BaseException, base_url: str, shown_url: str, *,
 def final(message: str) -> APIConnectionError:
     """A connection error that no retry is made for."""
     exc = APIConnectionError(message)
-    exc.retryable = False  # type: ignore[misc]
+    exc.retryable = False
     return exc
