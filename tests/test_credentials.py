@@ -27,6 +27,12 @@ def test_no_key_for_openai_fails_before_the_network_with_exit_3():
         assert word in done.stderr
 
 
+def test_no_key_for_another_providers_own_api_names_its_variable():
+    done = run_cli("--api", "anthropic", "chat", "-m", "claude-x", "hi", env=no_key_env())
+    assert done.returncode == 3, done.stderr
+    assert "ANTHROPIC_API_KEY" in done.stderr and "https://api.anthropic.com/v1" in done.stderr
+
+
 def test_no_key_for_openai_models_and_batch_too(tmp_path):
     source = tmp_path / "in.txt"
     source.write_text("a\nb\n")

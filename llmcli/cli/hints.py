@@ -25,14 +25,17 @@ class HintContext:
     profile: Optional[str]
     openai_key_set: bool       # $OPENAI_API_KEY is set (whether or not it was used)
     max_retry_after: float
+    key_env: str = "OPENAI_API_KEY"   # where the dialect's key is by default
 
 
 def remember(settings: Any, options: Any) -> None:
     """Keep what the hints need, for the error boundary of this run."""
+    from ..core.dialects import DEFAULT_API, spec
     from .env import current
 
     env = current()
     env.hint_context = HintContext(
+        key_env=spec(settings["api"] or DEFAULT_API).key_env,
         base_url=options.base_url, key_sent=bool(options.api_key),
         key_source=settings.sources.get("api_key", "default"), profile=settings.profile,
         openai_key_set=bool(env.environ.get("OPENAI_API_KEY")),
@@ -61,7 +64,7 @@ def _auth_hint(ctx: HintContext) -> Optional[str]:
                 "OPENAI_API_KEY is deliberately never sent to another host; give the "
                 "profile its own key with api_key_env: NAME_OF_VARIABLE (or api_key_cmd) "
                 "in the config file (llmcli config path)")
-    return ("no key was sent: set OPENAI_API_KEY, or api_key_env in the config file "
+    return (f"no key was sent: set {ctx.key_env}, or api_key_env in the config file "
             "(llmcli config init writes a commented one)")
 
 

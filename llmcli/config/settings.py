@@ -142,7 +142,7 @@ class Settings:
         started = clock()
         key = self.api_key(budget=max_time) if resolve_key else None
         if resolve_key and not key:
-            require_key_for_openai(v["base_url"], v["auth_header"], v["headers"])
+            require_key_for_provider(v["base_url"], v["auth_header"], v["headers"])
         if max_time is not None and key_in_budget:
             max_time = max(max_time - (clock() - started), 1e-6)   # 0 would mean no limit
         return ClientOptions(
@@ -197,22 +197,21 @@ class Settings:
         return rows
 
 
-OPENAI_HOST = "api.openai.com"
-
-
-def require_key_for_openai(base_url: str, auth_header: str, headers: Any) -> None:
-    """OpenAI's own API answers nothing without a key: say so before the network,
-    with the three ways to give one. Other hosts (local servers) may need none."""
+def require_key_for_provider(base_url: str, auth_header: str, headers: Any) -> None:
+    """A provider's own API (OpenAI's, Anthropic's, Google's: the dialects' default
+    hosts) answers nothing without a key: say so before the network, naming the ways
+    to give one. Other hosts (local servers) may need none."""
     from urllib.parse import urlsplit
 
     try:
         host = urlsplit(base_url).hostname
     except ValueError:
         return
-    if host != OPENAI_HOST or auth_header.lower() in {k.lower() for k in headers or {}}:
+    key_env = {urlsplit(s.base_url).hostname: s.key_env for s in DIALECTS.values()}.get(host)
+    if key_env is None or auth_header.lower() in {k.lower() for k in headers or {}}:
         return
-    raise ConfigError(f"no API key for {base_url}: export OPENAI_API_KEY=sk-..., or name "
-                      "the variable that holds it with api_key_env in the config file "
+    raise ConfigError(f"no API key for {base_url}: export {key_env}=..., or name the "
+                      "variable that holds it with api_key_env in the config file "
                       "(`llmcli config init` writes a commented one)", key="api_key")
 
 
