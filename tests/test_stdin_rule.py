@@ -142,3 +142,16 @@ def test_invalid_utf8_on_stdin_is_one_warning(api_env):
     assert code == 0
     assert out == reply_for(user("x\n\ncaf\ufffd ok")) + "\n"
     assert err.count("\n") == 1 and "not valid UTF-8" in err and "offset 3" in err
+
+
+def test_an_empty_prompt_is_refused_at_a_terminal_too(api_env, server):
+    from .pty_helper import Terminal, llmcli_argv, terminal_env
+
+    before = server.stats()["total_requests"]
+    term = Terminal(llmcli_argv("chat", "-i", "   "), terminal_env(api_env), cwd=str(ROOT))
+    try:
+        term.expect("the prompt is empty")
+        assert term.wait() == 2
+    finally:
+        term.close()
+    assert server.stats()["total_requests"] == before

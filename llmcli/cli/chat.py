@@ -11,7 +11,7 @@ from . import common as c
 from .env import current
 from .errors import state
 from .output import Out, dumps, warn
-from .stdin import gather_prompt, stdin_is_tty
+from .stdin import check_prompt, gather_prompt, stdin_is_tty
 
 PromptArg = Annotated[Optional[str], typer.Argument(show_default=False)]   # help: cli/helptext.py
 MessagesFile = Annotated[Optional[Path], typer.Option("--messages", metavar="FILE", help="JSON file with a list of messages to send before the prompt.", rich_help_panel="Request options")]
@@ -75,6 +75,7 @@ def _turn(settings: Any, stream: bool, prompt: Optional[str], system: Optional[s
           messages: Optional[Path], conversation: Optional[Path], interactive: bool,
           json_out: bool, no_stdin: bool, continue_last: bool = False) -> None:
     """One chat or stream command, once ``conversation``'s lock is held."""
+    check_prompt(prompt)
     history = load_history(messages, conversation, continue_last)
     if conversation is not None:   # before sending: a paid reply must not be lost
         from .conversation import check_writable

@@ -103,8 +103,7 @@ def gather_prompt(prompt: Optional[str], *, no_stdin: bool,
         if no_stdin:
             raise typer.BadParameter("PROMPT is '-' (stdin) but --no-stdin was given")
         return _not_empty(read_stdin(), "the prompt read from stdin ('-') is empty")
-    if prompt is not None:
-        _not_empty(prompt, "the prompt is empty (an unset shell variable?); nothing was sent")
+    check_prompt(prompt)
     piped: Optional[str] = None
     if not no_stdin and not stdin_is_tty():
         wait = wait_seconds()
@@ -116,6 +115,13 @@ def gather_prompt(prompt: Optional[str], *, no_stdin: bool,
         why = "stdin was empty" if piped is not None else "give one as an argument or pipe it on stdin"
         raise typer.BadParameter(f"no prompt: {why}", param_hint="PROMPT")
     return text
+
+
+def check_prompt(prompt: Optional[str]) -> None:
+    """A PROMPT argument that is empty or only whitespace is a usage error, whatever
+    else there is to send (interactive chat included)."""
+    if prompt is not None and prompt != "-":
+        _not_empty(prompt, "the prompt is empty (an unset shell variable?); nothing was sent")
 
 
 def _not_empty(text: str, message: str) -> str:
