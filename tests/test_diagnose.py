@@ -99,3 +99,37 @@ def test_retry_after_hint_only_past_the_cap():
     short = RateLimitError("HTTP 429", status=429)
     short.retry_after = 5.0
     assert hint(short) is None
+
+
+def one_answer_server(answer: bytes):
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+@pytest.mark.parametrize("answer, plain", [
+    (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", True),
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n<center>The plain HTTP request was sent to HTTPS port"
+     b"</center>", False),                                                  # nginx on 443
+    (b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+     False),                                                                # Go, Caddy
+    (b"\x15\x03\x01\x00\x02\x02\x46", False),                               # a TLS alert
+])
+def test_the_plain_http_probe_tells_a_tls_port_apart(answer, plain):
+    from llmcli.core.diagnose import speaks_plain_http
+
+    listener = one_answer_server(answer)
+    try:
+        assert speaks_plain_http(listener.getsockname()) is plain
+    finally:
+        listener.close()

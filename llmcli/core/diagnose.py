@@ -65,14 +65,34 @@ def host_port(url: str) -> Optional[tuple[str, int]]:
     return (parts.hostname, port) if parts.hostname else None
 
 
+# What TLS servers answer a plain HTTP request with (nginx and Cloudflare; Go and
+# Caddy): HTTP, but saying the port wants TLS. Such a server is not plain HTTP.
+_TLS_PORT_ANSWERS = (b"HTTPS port", b"to an HTTPS server")
+
+
 def speaks_plain_http(address: Any, timeout: float = PROBE_TIMEOUT) -> bool:
-    """Whether the server at ``address`` answers a plain HTTP request with HTTP."""
+    """Whether the server at ``address`` answers a plain HTTP request with HTTP (and
+    not with the "this port speaks HTTPS" page some TLS servers send)."""
+    answer = _plain_answer(address, timeout)
+    return answer.startswith(b"HTTP/") and not any(t in answer for t in _TLS_PORT_ANSWERS)
+
+
+def _plain_answer(address: Any, timeout: float) -> bytes:
+    """Up to 4 KiB of the server's answer to ``GET /``, whatever came within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    answer = b""
     try:
         with socket.create_connection(address[:2], timeout=timeout) as sock:
-            sock.sendall(b"HEAD / HTTP/1.0\r\nHost: llmcli-probe\r\n\r\n")
-            return sock.recv(5) == b"HTTP/"
-    except OSError:
-        return False
+            sock.sendall(b"GET / HTTP/1.0\r\nHost: llmcli-probe\r\n\r\n")
+            while len(answer) < 4096:
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+    except OSError:   # refused, reset, or the time is up: what came is the answer
+        pass
+    return answer
 
 
 def speaks_tls(address: Any, timeout: float = PROBE_TIMEOUT) -> bool:
