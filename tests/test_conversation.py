@@ -62,8 +62,8 @@ def test_a_kill_during_the_second_turn_leaves_the_first_intact(cli, api_env, tmp
         proc.communicate()
     assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL)
     assert json.loads(conv.read_text()) == FIRST
-    # no temp file left; kill -9 may leave the lock file, held by no one (the kernel
-    # let go); home/ holds the state dir of chat -c
+    # no temp file left ("home" holds the usage log of the first turn); kill -9 may
+    # leave the lock file, held by no one (the kernel let go)
     left = sorted(p.name for p in tmp_path.iterdir() if p.name != "home")
     assert left == (["conv.json"] if sig == signal.SIGINT else ["conv.json", "conv.json.lock"])
 

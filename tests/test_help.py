@@ -15,7 +15,8 @@ from llmcli.batch.progress import progress_bar
 
 from .conftest import ROOT, run_cli
 
-COMMANDS = [[], ["chat"], ["stream"], ["batch"], ["batches"], ["models"], ["docs"], ["config"],
+COMMANDS = [[], ["chat"], ["stream"], ["batch"], ["batches"], ["models"], ["usage"], ["docs"],
+            ["config"],
             ["config", "init"], ["config", "show"], ["config", "path"]]
 
 

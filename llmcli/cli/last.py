@@ -40,27 +40,35 @@ def last_path() -> Path:
     return state_dir() / FILE_NAME
 
 
-def load_last() -> Messages:
-    """The most recent conversation; a usage error when there is none yet."""
+def load_last(refs: Optional[dict[int, Any]] = None) -> Messages:
+    """The most recent conversation; a usage error when there is none yet. Its
+    attachments, kept by reference, are read again (``refs`` learns them)."""
     import typer
 
     from .conversation import load_conversation
 
     path = last_path()
-    messages = load_conversation(path)
+    messages = load_conversation(path, refs)
     if not messages:
         raise typer.BadParameter(f"no conversation to continue yet ({path} is missing): "
                                  "start one with llmcli chat PROMPT", param_hint="--continue")
     return messages
 
 
-def save_last(messages: Messages, keep: Optional[bool]) -> None:
-    """Keep ``messages`` as the most recent conversation, unless the config opted out.
-    A failure costs a warning, never the run: the reply is already printed."""
+def save_last(messages: Messages, keep: Optional[bool],
+              refs: Optional[dict[int, Any]] = None) -> None:
+    """Keep ``messages`` as the most recent conversation, unless the config opted out;
+    attachments in ``refs`` are kept by reference (path and SHA-256), as
+    ``--conversation`` keeps them. A failure costs a warning, never the run: the reply
+    is already printed."""
     if keep is False:
         return
     from .output import warn
 
+    if refs:
+        from ..core.attachments import collapse
+
+        messages = collapse(messages, refs)
     path = last_path()
     try:
         _replace(path, json.dumps(messages, ensure_ascii=False, indent=2) + "\n")
