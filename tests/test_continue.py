@@ -100,3 +100,17 @@ def test_chat_stream_is_stream(cli, state_env):
     assert alias.returncode == 0 and alias.stdout == plain.stdout
     ndjson = cli("chat", "--stream", "--json", "#chunks:3 hi", env=state_env).stdout.splitlines()
     assert [json.loads(line)["type"] for line in ndjson] == ["delta"] * 3 + ["done"]
+
+
+def test_continue_keeps_attachments_by_reference_and_reads_them_again(cli, server, state_env,
+                                                                      tmp_path):
+    image = tmp_path / "dot.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    assert cli("chat", "-a", str(image), "what is this?", env=state_env).returncode == 0
+    kept = last_file(state_env).read_text()
+    assert "base64" not in kept and str(image) in kept     # a reference, not the bytes
+    done = cli("chat", "-c", "and now?", env=state_env)
+    assert done.returncode == 0, done.stderr
+    first = sent(server)[0]["content"]
+    assert any(p.get("type") == "image_url" and "base64" in p["image_url"]["url"]
+               for p in first if isinstance(p, dict))
