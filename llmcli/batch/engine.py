@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterator, Optional, Protocol
 
-from ..core.errors import (APIConnectionError, APIError, AuthenticationError, FileWriteError,
-                           LLMCLIError, RateLimitError, SchemaValidationError, error_kind)
+from ..core.errors import (APIError, AuthenticationError, FileWriteError, LLMCLIError,
+                           RateLimitError, SchemaValidationError, UnreachableError, error_kind)
 from ..core.retry import Attempts, Deadline, RetryPolicy
 from .limiter import Throttle
 from .reader import Item
@@ -102,7 +102,7 @@ def run_stopping(exc: APIError) -> Optional[str]:
     stops at the first, sends nothing more, and can be resumed once it is fixed."""
     if isinstance(exc, AuthenticationError):
         return "auth-error"
-    if isinstance(exc, APIConnectionError) and not exc.retryable:
+    if isinstance(exc, UnreachableError):
         return "connection-error"
     return None
 

@@ -67,11 +67,11 @@ def _cert_failure(exc: BaseException) -> bool:
 
 def tls_error(options: ClientOptions, detail: str) -> APIConnectionError:
     """A failed certificate check: retrying cannot help, and the fix is a setting."""
-    exc = APIConnectionError(
+    from .errors import UnreachableError
+
+    return UnreachableError(
         f"TLS certificate of {options.shown_url()} could not be verified ({detail}); "
         "if a corporate proxy re-signs TLS, set ca_bundle or system_trust (llmcli docs config)")
-    exc.retryable = False
-    return exc
 
 
 

@@ -25,7 +25,7 @@ import time
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-from .errors import APIConnectionError
+from .errors import UnreachableError
 
 PROBE_AFTER = 0.75    # a TLS handshake this slow gets a plain-HTTP probe of its port
 PROBE_TIMEOUT = 0.5   # each probe's own bound
@@ -176,7 +176,7 @@ def _hung_up(chain: list[BaseException]) -> bool:
 
 
 def diagnose(exc: BaseException, base_url: str, shown_url: str, *,
-             timed_out: bool = False) -> Optional[APIConnectionError]:
+             timed_out: bool = False) -> Optional[UnreachableError]:
     """A clear, non-retryable error for a connection failure retrying cannot fix, or
     ``None`` to let the failure take its ordinary (retried) course."""
     chain = _chain(exc)
@@ -193,8 +193,6 @@ def diagnose(exc: BaseException, base_url: str, shown_url: str, *,
     return None
 
 
-def final(message: str) -> APIConnectionError:
+def final(message: str) -> UnreachableError:
     """A connection error that no retry is made for."""
-    exc = APIConnectionError(message)
-    exc.retryable = False
-    return exc
+    return UnreachableError(message)
