@@ -187,3 +187,21 @@ def test_estimate_counts_images_and_keeps_one_counter_per_model():
     assert est.items == 1001 and est.invalid == 1 and list(est.models) == ["gpt-4o"]
     low, high = est.cost_range()
     assert low == pytest.approx(773_000 * 2.5 / 1e6) and high == pytest.approx(low + 5000 * 10 / 1e6)
+
+
+def test_remote_dry_run_lists_the_parts_then_the_discounted_cost(cli, priced, server, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("alpha\nbeta\ngamma\n")
+    summary = tmp_path / "est.json"
+    before = server.stats()["total_requests"]
+    done = cli("batch", str(src), "-o", str(tmp_path / "out.jsonl"), "--remote", "--dry-run",
+               "--max-tokens", "10", "--summary-json", str(summary))
+    assert done.returncode == 0, done.stderr
+    assert server.stats()["total_requests"] == before and not (tmp_path / "out.jsonl").exists()
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:3] == ["part", "lines", "bytes"]
+    assert any(line.startswith("with --remote") for line in lines)
+    data = json.loads(summary.read_text())
+    assert data["items"] == 3 and data["batch_cost"]["max"] == pytest.approx(data["cost"]["max"] / 2)
+    refused = cli("batch", str(src), "-o", str(tmp_path / "o2.jsonl"), "--remote", "--max-cost", "1")
+    assert refused.returncode == 2 and "--max-cost is for runs" in refused.stderr
