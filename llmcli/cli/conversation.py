@@ -33,17 +33,11 @@ def conversation_lock(path: Optional[Path]) -> Iterator[None]:
     if path is None:
         yield
         return
-    from ..core.filelock import FileLock, lockable
+    from ..core.filelock import holding
 
     check_writable(path)    # a folder that is not there fails as a usage error, first
-    if not lockable(str(path)):
+    with holding(str(path), wait=LOCK_WAIT):
         yield
-        return
-    lock = FileLock(str(path)).acquire(LOCK_WAIT)
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def save_turn(path: Path, messages: Messages, refs: Optional[dict[int, Any]] = None) -> None:

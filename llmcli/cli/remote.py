@@ -58,7 +58,10 @@ def run_remote(*, input: str, output: Optional[str], options: Any, defaults: Any
                       poll_interval=poll_interval, resume=resume or status or cancel,
                       force=force or dry_run)     # a dry run writes nothing
     view = _View(quiet)
-    with api:
+    from ..core.filelock import holding
+
+    # One writer per output, as for a local batch (only reading the state is shared).
+    with api, holding(output, active=not (status or cancel or dry_run)):
         runner = Runner(spec, api, secrets=options.secrets(), on_progress=view.show,
                         on_note=None if dry_run else (lambda text: warn(text)))
         try:

@@ -187,8 +187,16 @@ class Settings:
             text = mask_key(value) if name == "api_key" else redact(_show(value), secrets)
             if name in ("base_url", "proxy"):
                 text = mask_url(text)     # a URL's password, however short
-            rows.append((name, text, self.sources.get(name, "default")))
+            rows.append((name, text, self._source(name)))
         return rows
+
+    def _source(self, name: str) -> str:
+        """Where a value came from; a native dialect's own default says so."""
+        api = self.values.get("api") or DEFAULT_API
+        chosen = self.sources.get("api", "default") != "default"
+        if name in DIALECT_DEFAULTS and chosen and self._from_default(name, spec(api)):
+            return f"default of api {api}"
+        return self.sources.get(name, "default")
 
 
 def _show(value: Any) -> str:
@@ -239,7 +247,8 @@ def _exposed_key(cfg: ConfigFile) -> list[str]:
     """A warning, as ssh gives, when a file that holds a key is readable by others."""
     if os.name != "posix":
         return []
-    profiles = cfg.data.get("profiles") if isinstance(cfg.data.get("profiles"), dict) else {}
+    found = cfg.data.get("profiles")
+    profiles: dict[Any, Any] = found if isinstance(found, dict) else {}
     holds_key = bool(cfg.data.get("api_key")) or any(
         isinstance(p, dict) and p.get("api_key") for p in profiles.values())
     try:

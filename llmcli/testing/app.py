@@ -95,7 +95,8 @@ class App:
         if self.config.latency_ms and not isinstance(plan, Delayed):
             plan = Delayed(self.config.latency_ms / 1000, plan)
         if self.config.echo_key:
-            _echo_key(plan, self._presented_key(request))
+            key = self._presented_key(request) if native is None else native.presented_key(request)
+            _echo_key(plan, key)
         self.stats.record(request, _outcome(plan))
         return plan
 
