@@ -225,7 +225,7 @@ class Runner:
             state.parts.append(part)
             try:
                 self._save()                       # before the upload: remote state next
-                if self.api.uploads:
+                if self.api.uploads and planned.path:
                     self._upload(part, planned.path)
                     os.unlink(planned.path)
                 self._create(part, part.file_id or planned.path)
