@@ -3,14 +3,14 @@
 function __llmcli_commands
     switch "$argv[1]"
         case ''
-            printf '%s\n' chat stream batch batches models config
+            printf '%s\n' chat stream batch batches models usage config
         case 'config'
             printf '%s\n' init show path
     end
 end
 
 function __llmcli_takes_value
-    contains -- "$argv[1] $argv[2]" ' --log-file' ' --config' ' --api' 'chat -s' 'chat --system' 'chat -m' 'chat --model' 'chat --temperature' 'chat --max-tokens' 'chat --param' 'chat --messages' 'chat --conversation' 'chat -p' 'chat --profile' 'chat --base-url' 'chat --timeout' 'chat --max-time' 'chat --retries' 'stream -s' 'stream --system' 'stream -m' 'stream --model' 'stream --temperature' 'stream --max-tokens' 'stream --param' 'stream --messages' 'stream --conversation' 'stream -p' 'stream --profile' 'stream --base-url' 'stream --timeout' 'stream --max-time' 'stream --retries' 'batch -o' 'batch --output' 'batch -c' 'batch --concurrency' 'batch --rpm' 'batch --tpm' 'batch --input-format' 'batch --output-format' 'batch --grace' 'batch --summary-json' 'batch -s' 'batch --system' 'batch -m' 'batch --model' 'batch --temperature' 'batch --max-tokens' 'batch --param' 'batch -p' 'batch --profile' 'batch --base-url' 'batch --timeout' 'batch --max-time' 'batch --retries' 'batch --transport' 'batch --endpoint' 'batch --completion-window' 'batch --remote-max-lines' 'batch --remote-max-bytes' 'batch --poll-interval' 'batches --limit' 'batches -p' 'batches --profile' 'batches --base-url' 'batches --timeout' 'batches --retries' 'models -p' 'models --profile' 'models --base-url' 'models --timeout' 'models --max-time' 'models --retries' 'config show -p' 'config show --profile'
+    contains -- "$argv[1] $argv[2]" ' --log-file' ' --config' ' --api' 'chat -s' 'chat --system' 'chat -m' 'chat --model' 'chat --temperature' 'chat --max-tokens' 'chat --param' 'chat --messages' 'chat --conversation' 'chat -p' 'chat --profile' 'chat --base-url' 'chat --timeout' 'chat --max-time' 'chat --retries' 'chat --schema' 'chat --schema-retries' 'chat -a' 'chat --attach' 'stream -s' 'stream --system' 'stream -m' 'stream --model' 'stream --temperature' 'stream --max-tokens' 'stream --param' 'stream --messages' 'stream --conversation' 'stream -p' 'stream --profile' 'stream --base-url' 'stream --timeout' 'stream --max-time' 'stream --retries' 'stream --schema' 'stream --schema-retries' 'stream -a' 'stream --attach' 'batch -o' 'batch --output' 'batch -c' 'batch --concurrency' 'batch --rpm' 'batch --tpm' 'batch --input-format' 'batch --output-format' 'batch --grace' 'batch --summary-json' 'batch -s' 'batch --system' 'batch -m' 'batch --model' 'batch --temperature' 'batch --max-tokens' 'batch --param' 'batch -p' 'batch --profile' 'batch --base-url' 'batch --timeout' 'batch --max-time' 'batch --retries' 'batch --transport' 'batch --endpoint' 'batch --completion-window' 'batch --remote-max-lines' 'batch --remote-max-bytes' 'batch --poll-interval' 'batch --schema' 'batch --schema-retries' 'batch --max-cost' 'batches --limit' 'batches -p' 'batches --profile' 'batches --base-url' 'batches --timeout' 'batches --retries' 'models -p' 'models --profile' 'models --base-url' 'models --timeout' 'models --max-time' 'models --retries' 'usage --since' 'usage --by' 'config show -p' 'config show --profile'
 end
 
 # The command path typed so far ("", "chat", "config init", ...).
@@ -50,6 +50,7 @@ complete -c llmcli -n '__llmcli_at '\'''\''' -a stream -d 'Send a prompt and pri
 complete -c llmcli -n '__llmcli_at '\'''\''' -a batch -d 'Run a file of prompts concurrently: exactly one JSONL record per input'
 complete -c llmcli -n '__llmcli_at '\'''\''' -a batches -d 'List the server'\''s batches, newest first, with the llmcli job and part each runs '
 complete -c llmcli -n '__llmcli_at '\'''\''' -a models -d 'List model ids, one per line, sorted'
+complete -c llmcli -n '__llmcli_at '\'''\''' -a usage -d 'Sum the usage log: requests, errors, tokens and cost, per day, model or profile'
 complete -c llmcli -n '__llmcli_at '\'''\''' -a config -d 'Create and inspect the config file'
 complete -c llmcli -n '__llmcli_at '\'''\''' -s v -l verbose -d 'Log each request, its status and timing, and every retry, on stderr'
 complete -c llmcli -n '__llmcli_at '\'''\''' -l debug -d 'Show tracebacks and debug logs on stderr'
@@ -73,6 +74,9 @@ complete -c llmcli -n '__llmcli_at '\''chat'\''' -l base-url -r -f -d 'API base 
 complete -c llmcli -n '__llmcli_at '\''chat'\''' -l timeout -r -f -d 'Read timeout per attempt, seconds'
 complete -c llmcli -n '__llmcli_at '\''chat'\''' -l max-time -r -f -d 'Total time budget across all retries, seconds (like curl --max-time)'
 complete -c llmcli -n '__llmcli_at '\''chat'\''' -l retries -r -f -d 'Retries after a failed attempt (default 3)'
+complete -c llmcli -n '__llmcli_at '\''chat'\''' -l schema -r -f -d 'A JSON Schema (file, or inline JSON) the reply must match: asked for as structur'
+complete -c llmcli -n '__llmcli_at '\''chat'\''' -l schema-retries -r -f -d 'Ask again, up to N times, when the reply does not match --schema'
+complete -c llmcli -n '__llmcli_at '\''chat'\''' -s a -l attach -r -f -d 'Attach an image (PNG, JPEG, WebP, GIF), a PDF, a text file, an image URL, or '\''-'\'''
 complete -c llmcli -n '__llmcli_at '\''chat'\''' -s h -l help -d 'Show this message and exit'
 complete -c llmcli -n '__llmcli_at '\''chat'\''' -s v -d 'Global option'
 complete -c llmcli -n '__llmcli_at '\''chat'\''' -l verbose -d 'Global option'
@@ -92,6 +96,9 @@ complete -c llmcli -n '__llmcli_at '\''stream'\''' -l base-url -r -f -d 'API bas
 complete -c llmcli -n '__llmcli_at '\''stream'\''' -l timeout -r -f -d 'Read timeout per attempt, seconds'
 complete -c llmcli -n '__llmcli_at '\''stream'\''' -l max-time -r -f -d 'Total time budget across all retries, seconds (like curl --max-time)'
 complete -c llmcli -n '__llmcli_at '\''stream'\''' -l retries -r -f -d 'Retries after a failed attempt (default 3)'
+complete -c llmcli -n '__llmcli_at '\''stream'\''' -l schema -r -f -d 'A JSON Schema (file, or inline JSON) the reply must match: asked for as structur'
+complete -c llmcli -n '__llmcli_at '\''stream'\''' -l schema-retries -r -f -d 'Ask again, up to N times, when the reply does not match --schema'
+complete -c llmcli -n '__llmcli_at '\''stream'\''' -s a -l attach -r -f -d 'Attach an image (PNG, JPEG, WebP, GIF), a PDF, a text file, an image URL, or '\''-'\'''
 complete -c llmcli -n '__llmcli_at '\''stream'\''' -s h -l help -d 'Show this message and exit'
 complete -c llmcli -n '__llmcli_at '\''stream'\''' -s v -d 'Global option'
 complete -c llmcli -n '__llmcli_at '\''stream'\''' -l verbose -d 'Global option'
@@ -124,12 +131,15 @@ complete -c llmcli -n '__llmcli_at '\''batch'\''' -l remote -d 'Run on the provi
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l detach -d 'Submit and exit at once, printing the batch ids; --resume later collects'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l status -d 'Print the remote job of -o FILE (parts, batches, statuses) as JSON; changes noth'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l cancel -d 'Cancel the running batches of the remote job of -o FILE'
-complete -c llmcli -n '__llmcli_at '\''batch'\''' -l dry-run -d 'Print the parts that would be uploaded (lines, bytes) and send nothing'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l dry-run -d 'Send nothing: print the items, estimated input tokens and cost range (output bou'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l endpoint -r -f -a '/v1/chat/completions /v1/embeddings /v1/responses' -d 'Batch endpoint [default: the input'\''s url, else /v1/chat/completions]'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l completion-window -r -f -d 'The batches'\'' completion window'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l remote-max-lines -r -f -d 'Requests per uploaded file at most'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l remote-max-bytes -r -f -d 'Bytes per uploaded file at most'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l poll-interval -r -f -d 'Seconds between polls at most (polling starts at 1 s and backs off to this)'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l schema -r -f -d 'A JSON Schema (file, or inline JSON) the reply must match: asked for as structur'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l schema-retries -r -f -d 'Ask again, up to N times, when the reply does not match --schema'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l max-cost -r -f -d 'Stop before the spending could pass USD (admission counts the worst case of ever'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -s h -l help -d 'Show this message and exit'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -s v -d 'Global option'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l verbose -d 'Global option'
@@ -155,6 +165,13 @@ complete -c llmcli -n '__llmcli_at '\''models'\''' -s h -l help -d 'Show this me
 complete -c llmcli -n '__llmcli_at '\''models'\''' -s v -d 'Global option'
 complete -c llmcli -n '__llmcli_at '\''models'\''' -l verbose -d 'Global option'
 complete -c llmcli -n '__llmcli_at '\''models'\''' -l debug -d 'Global option'
+complete -c llmcli -n '__llmcli_at '\''usage'\''' -l since -r -f -d 'Only requests since WHEN: 7d, 12h, 2w, or a date such as 2026-11-01 (UTC)'
+complete -c llmcli -n '__llmcli_at '\''usage'\''' -l by -r -f -a 'day model profile' -d 'Group the rows by day (UTC), model or profile'
+complete -c llmcli -n '__llmcli_at '\''usage'\''' -l json -d 'Machine-readable output (docs/output.md); errors also as JSON on stderr'
+complete -c llmcli -n '__llmcli_at '\''usage'\''' -s h -l help -d 'Show this message and exit'
+complete -c llmcli -n '__llmcli_at '\''usage'\''' -s v -d 'Global option'
+complete -c llmcli -n '__llmcli_at '\''usage'\''' -l verbose -d 'Global option'
+complete -c llmcli -n '__llmcli_at '\''usage'\''' -l debug -d 'Global option'
 complete -c llmcli -n '__llmcli_at '\''config'\''' -a init -d 'Write a commented config file (mode 0600) to the config path'
 complete -c llmcli -n '__llmcli_at '\''config'\''' -a show -d 'Print the effective settings and where each came from; the key is masked'
 complete -c llmcli -n '__llmcli_at '\''config'\''' -a path -d 'Print the config file'\''s path'

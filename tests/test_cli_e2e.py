@@ -38,7 +38,8 @@ def test_chat_json_has_the_documented_fields(cli):
     assert done.returncode == 0, done.stderr
     obj = json.loads(done.stdout)
     assert list(obj) == ["id", "model", "content", "finish_reason", "usage", "request_id",
-                         "attempts", "raw"]
+                         "attempts", "raw", "cost"]
+    assert obj["cost"] is None      # the test model has no price (tests/test_cost.py prices it)
     assert obj["content"] == reply_for(user("hello"))
     assert obj["finish_reason"] == "stop" and obj["model"] == "test-model"
     assert obj["usage"]["total_tokens"] == obj["usage"]["prompt_tokens"] + obj["usage"]["completion_tokens"]

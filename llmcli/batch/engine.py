@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterator, Optional
+from typing import Any, Awaitable, Callable, Iterator, Optional, Protocol
 
-from ..core.errors import APIError, FileWriteError, LLMCLIError, RateLimitError, error_kind
+from ..core.errors import (APIError, FileWriteError, LLMCLIError, RateLimitError,
+                           SchemaValidationError, error_kind)
 from ..core.retry import Attempts, Deadline, RetryPolicy
 from .limiter import Throttle
 from .reader import Item
@@ -46,6 +47,7 @@ class EngineOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_time: Optional[float] = None      # per item, across its attempts, throttle waits aside
     progress_interval: Optional[float] = None
+    schema_retries: int = 0               # re-asks of a reply that does not match its schema
 
 
 class Stats:
@@ -56,6 +58,8 @@ class Stats:
         self.done = self.ok = self.failed = self.invalid = 0
         self.retries = self.rate_limited = self.slowdowns = 0
         self.prompt_tokens = self.completion_tokens = 0
+        self.cost = 0.0                   # USD of the requests with a known price
+        self.unpriced = 0                 # replies of models with no known price
         self.errors: dict[str, int] = {}
         self.lost_in_flight = 0     # paid requests an earlier, killed run never recorded
         self.started = clock()
@@ -78,7 +82,8 @@ class Outcome:
     """How a run ended."""
 
     stats: Stats
-    stopped: Optional[str] = None         # "interrupted", "fail-fast" or "write-error"
+    stopped: Optional[str] = None         # "interrupted", "fail-fast", "max-cost" or "write-error"
+    reason: Optional[str] = None          # why a "max-cost" run stopped
     error: Optional[LLMCLIError] = None   # the error that stopped a --fail-fast run,
                                           # or the FileWriteError of a failed write
 
@@ -119,6 +124,14 @@ class _Dropped(Exception):
     """The run is stopping: leave this item for resume."""
 
 
+class _SendFailed(Exception):
+    """A request failed after its retries: the error and how many attempts it took."""
+
+    def __init__(self, error: APIError, attempts: int) -> None:
+        super().__init__(error.message)
+        self.error, self.attempts = error, attempts
+
+
 def estimate_tokens(body: dict[str, Any], completion: float) -> float:
     """What a request may cost against ``--tpm`` (as OpenAI counts it: the prompt, about
     4 characters a token, plus ``max_tokens`` or the completion size seen so far)."""
@@ -134,6 +147,15 @@ def estimate_tokens(body: dict[str, Any], completion: float) -> float:
     return chars / 4 + 4 * len(messages) + (limit if isinstance(limit, int) else completion)
 
 
+class Accounting(Protocol):
+    """Cost, budget and usage log of a run (:mod:`llmcli.batch.accounting`)."""
+
+    def admit(self, body: dict[str, Any]) -> Optional[float]: ...
+    def refusal(self) -> Optional[str]: ...
+    def settle(self, item: Item, body: dict[str, Any], reserved: Optional[float], result: Any,
+               exc: Optional[APIError], attempts: int, latency_ms: int) -> Optional[float]: ...
+
+
 class Engine:
     """One run over ``items``. Call :meth:`run` in a loop; :meth:`interrupt` from a
     signal handler. Every wait (backoff, pacing, progress ticks, the grace after a stop)
@@ -144,8 +166,10 @@ class Engine:
                  options: EngineOptions, stats: Stats, *,
                  on_progress: Optional[Callable[[Stats], None]] = None,
                  on_new_error: Optional[Callable[[Item, APIError], None]] = None,
+                 accounting: Optional[Accounting] = None,
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
         self.items, self.client, self.writer, self.records = items, client, writer, records
+        self.accounting = accounting
         self.options, self.stats = options, stats
         self._clock, self._sleep = clock, sleep
         stats.clock = clock
@@ -256,12 +280,75 @@ class Engine:
             self._cancel_all()
 
     async def _run_item(self, item: Item, me: asyncio.Task[Any]) -> None:
+        """Send the item; with a schema, check the reply and re-ask as allowed."""
         started = self._clock()
+        body = item.body or {}
+        schema = schema_of(body)
+        rounds = 1 + (self.options.schema_retries if schema is not None else 0)
+        cost: Optional[float] = 0.0
+        sent_total = 0                    # HTTP attempts over every round
+        for number in range(1, rounds + 1):
+            reserved = self._admit(body)
+            sent = self._clock()
+            try:
+                result, attempts = await self._send(item, body, me, first=number == 1)
+            except _SendFailed as failed:
+                self._account(item, body, reserved, None, failed.error, failed.attempts, sent)
+                self._failed(item, failed.error, sent_total + failed.attempts, started)
+                return
+            sent_total += attempts
+            cost = _add(cost, self._account(item, body, reserved, result, None, attempts, sent))
+            if schema is None:
+                self._succeeded(item, result, sent_total, started, cost)
+                return
+            from ..core.schema import parse_reply, reask
+
+            try:
+                parsed = parse_reply(result.content, schema, number, result.request_id)
+            except SchemaValidationError as exc:
+                if number == rounds:
+                    self._failed(item, exc, sent_total, started, cost)
+                    return
+                body = reask(body, exc)
+                continue
+            self._succeeded(item, result, sent_total, started, cost, parsed)
+            return
+
+    def _admit(self, body: dict[str, Any]) -> Optional[float]:
+        """The budget's reservation for one request; stops the run when it does not fit."""
+        if self.accounting is None:
+            return None
+        reserved = self.accounting.admit(body)
+        if reserved is None and self.accounting.refusal() is not None:
+            if not self._stopping:
+                self.outcome.reason = self.accounting.refusal()
+                self.stop("max-cost")
+            raise _Dropped()
+        return reserved
+
+    def _account(self, item: Item, body: dict[str, Any], reserved: Optional[float], result: Any,
+                 exc: Optional[APIError], attempts: int, sent: float) -> Optional[float]:
+        """Settle one request's cost and log it; returns its cost (``None``: unknown)."""
+        if self.accounting is None:
+            return None
+        latency = int((self._clock() - sent) * 1000)
+        cost = self.accounting.settle(item, body, reserved, result, exc, attempts, latency)
+        if result is not None:
+            if cost is None:
+                self.stats.unpriced += 1
+            else:
+                self.stats.cost += cost
+        return cost
+
+    async def _send(self, item: Item, body: dict[str, Any], me: asyncio.Task[Any], *,
+                    first: bool) -> tuple[Any, int]:
+        """One request through its retries: (result, attempts), or :class:`_SendFailed`.
+        ``first``: the item's first request (from then on it is paid for)."""
         clock = ItemClock(self._clock) if self.options.max_time else None
         deadline = Deadline(self.options.max_time, clock) if clock else Deadline(None)
         attempts = Attempts(self.options.retry, deadline)
         throttle = self.throttle
-        cost = estimate_tokens(item.body or {}, throttle.completion_estimate) \
+        cost = estimate_tokens(body, throttle.completion_estimate) \
             if throttle.counts_tokens else 0.0
         try:
             for attempt in attempts:
@@ -269,16 +356,16 @@ class Engine:
                     self.stats.retries += 1
                     await self._sleep_unless_stopped(attempt.delay)
                 with attempt:
-                    result = await self._attempt(item, cost, deadline, clock, me,
-                                                 attempts.number == 1)
+                    result = await self._attempt(item, body, cost, deadline, clock, me,
+                                                 first and attempts.number == 1)
                     break
         except APIError as exc:
-            self._failed(item, exc, attempts.number, started)
-            return
-        self._succeeded(item, result, attempts.number, started)
+            raise _SendFailed(exc, attempts.number) from exc
+        return result, attempts.number
 
-    async def _attempt(self, item: Item, cost: float, deadline: Deadline,
-                       clock: Optional[ItemClock], me: asyncio.Task[Any], first: bool) -> Any:
+    async def _attempt(self, item: Item, body: dict[str, Any], cost: float,
+                       deadline: Deadline, clock: Optional[ItemClock],
+                       me: asyncio.Task[Any], first: bool) -> Any:
         throttle = self.throttle
         if clock is None:
             epoch = await throttle.acquire(cost)
@@ -293,7 +380,7 @@ class Engine:
             self._sent.add(item.seq)
             self.writer.sent()
         try:
-            result = await self.client.chat(item.body, throttle.observe, deadline=deadline)
+            result = await self.client.chat(body, throttle.observe, deadline=deadline)
         except RateLimitError as exc:
             self.stats.rate_limited += 1
             throttle.rate_limited(epoch, exc.retry_after)
@@ -316,21 +403,23 @@ class Engine:
         if self._stopping:
             raise _Dropped()
 
-    def _succeeded(self, item: Item, result: Any, attempts: int, started: float) -> None:
+    def _succeeded(self, item: Item, result: Any, attempts: int, started: float,
+                   cost: Optional[float] = None, parsed: Any = None) -> None:
         stats = self.stats
         usage = result.usage
         if usage:
             stats.prompt_tokens += usage.get("prompt_tokens") or 0
             stats.completion_tokens += usage.get("completion_tokens") or 0
         latency = int((self._clock() - started) * 1000)
-        self.writer.put(item.seq, self.records.ok(item, result, attempts, latency),
+        self.writer.put(item.seq, self.records.ok(item, result, attempts, latency, cost, parsed),
                         self._paid(item))
         stats.ok += 1
         stats.done += 1
 
-    def _failed(self, item: Item, exc: APIError, attempts: int, started: float) -> None:
+    def _failed(self, item: Item, exc: APIError, attempts: int, started: float,
+                cost: Optional[float] = None) -> None:
         latency = int((self._clock() - started) * 1000)
-        self.writer.put(item.seq, self.records.error(item, exc, attempts, latency),
+        self.writer.put(item.seq, self.records.error(item, exc, attempts, latency, cost),
                         self._paid(item))
         stats = self.stats
         stats.failed += 1
@@ -359,6 +448,18 @@ class Engine:
         stats.invalid += 1
         stats.done += 1
         stats.errors["invalid_input"] = stats.errors.get("invalid_input", 0) + 1
+
+
+def schema_of(body: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The JSON Schema a request asks for (canonical ``response_format``), if any."""
+    fmt = body.get("response_format")
+    spec = fmt.get("json_schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    return schema if isinstance(schema, dict) else None
+
+
+def _add(total: Optional[float], cost: Optional[float]) -> Optional[float]:
+    return None if total is None or cost is None else total + cost
 
 
 async def run_with_signals(engine: Engine) -> Outcome:

@@ -49,6 +49,7 @@ class JobSpec:
     defaults: Defaults = field(default_factory=Defaults)
     engine: EngineOptions = field(default_factory=EngineOptions)
     backend: str = "aiohttp"
+    accounting: Any = None          # cost, --max-cost and the usage log (accounting.py)
 
     @property
     def window(self) -> int:
@@ -149,7 +150,8 @@ class Job:
                                       self.existing.done)
             records = records_for(spec.output_format, self.options.secrets())
             engine = Engine(items, self.client, writer, records, spec.engine, stats,
-                            on_progress=on_progress, on_new_error=on_new_error)
+                            on_progress=on_progress, on_new_error=on_new_error,
+                            accounting=spec.accounting)
             return asyncio.run(run_with_signals(engine))
         finally:
             sink.close()

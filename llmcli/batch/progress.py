@@ -38,8 +38,9 @@ def status_text(stats: Stats) -> str:
     """The counters after the bar: ok, failed, retries, rate, tokens, ETA."""
     left = eta(stats)
     tokens = stats.prompt_tokens + stats.completion_tokens
+    spend = f"${stats.cost:.4f}  " if stats.cost else ""   # nothing priced: no figure
     return (f"ok {stats.ok}  failed {stats.failed}  retries {stats.retries}  "
-            f"{stats.rate:.0f} req/s  {_count(tokens)} tok  "
+            f"{stats.rate:.0f} req/s  {_count(tokens)} tok  {spend}"
             f"ETA {_clock(left) if left is not None else '?'}")
 
 
@@ -67,6 +68,7 @@ def summary(outcome: Outcome, output: Optional[str]) -> dict[str, Any]:
         "slowdowns": s.slowdowns, "errors": dict(sorted(s.errors.items())),
         "tokens": {"prompt": s.prompt_tokens, "completion": s.completion_tokens,
                    "total": s.prompt_tokens + s.completion_tokens},
+        "cost": {"usd": round(s.cost, 6), "unpriced": s.unpriced},
         "wall_seconds": round(s.elapsed, 3), "items_per_second": round(s.rate, 1),
         "stopped": outcome.stopped, "output": output or "-",
         "lost_in_flight": s.lost_in_flight,
@@ -94,4 +96,7 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     lines.append(f"retries {data['retries']} (429s {data['rate_limited']}); tokens "
                  f"{tokens['prompt']:,} in, {tokens['completion']:,} out; "
                  f"{data['wall_seconds']:.1f}s, {data['items_per_second']:.0f} items/s")
+    cost = data["cost"]
+    lines.append(f"cost ${cost['usd']:.4f}" + (f" ({cost['unpriced']} replies of models with no "
+                                                "known price are not in it)" if cost["unpriced"] else ""))
     return lines

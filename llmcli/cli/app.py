@@ -66,12 +66,13 @@ def main(
 
 
 def _register() -> None:
-    from . import batch, batches, chat, config_cmd, models
+    from . import batch, batches, chat, config_cmd, models, usage_cmd
 
     chat.register(app)
     batch.register(app)
     batches.register(app)
     models.register(app)
+    usage_cmd.register(app)
     app.add_typer(config_cmd.app, name="config")
 
 

@@ -13,6 +13,7 @@ import typer
 
 from . import common as c
 from . import remote as r
+from . import scripting as sc
 from .env import current
 from .errors import (ExitCode, Interrupted, StdoutClosed, add_secret, exit_code_for, report,
                      safe, state)
@@ -39,6 +40,7 @@ FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first i
 Grace = Annotated[float, typer.Option("--grace", min=0, help="On Ctrl-C/SIGTERM, seconds to let requests in flight finish.", rich_help_panel=_RUN)]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress and no summary on stderr (warnings and errors still).", rich_help_panel=_RUN)]
 SummaryJson = Annotated[Optional[Path], typer.Option("--summary-json", metavar="FILE", help="Also write the summary as JSON to FILE.", rich_help_panel=_RUN)]
+MaxCost = Annotated[Optional[float], typer.Option("--max-cost", metavar="USD", min=0.0, callback=c.finite, help="Stop before the spending could pass USD (admission counts the worst case of every request in flight; needs max_tokens and known prices). Exit 9; --resume finishes.", rich_help_panel=_RUN)]
 Transport = Annotated[str, typer.Option("--transport", click_type=click.Choice(("aiohttp", "httpx")), help="HTTP transport (aiohttp is the fast one; httpx for comparison).", rich_help_panel="Connection options")]
 
 
@@ -78,6 +80,9 @@ def batch(
     remote_max_lines: r.MaxLinesOpt = 50_000,
     remote_max_bytes: r.MaxBytesOpt = 190_000_000,
     poll_interval: r.PollOpt = 60.0,
+    schema: sc.Schema = None,
+    schema_retries: sc.SchemaRetries = 0,
+    max_cost: MaxCost = None,
 ) -> None:
     """Run a file of prompts concurrently: exactly one JSONL record per input.
 
@@ -100,30 +105,49 @@ def batch(
                                "in a writable folder")
     settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                               timeout=timeout, max_time=max_time, retries=retries)
+    json_schema = sc.read_schema(schema) if schema is not None else None
+    defaults = _defaults(settings, system, temperature, max_tokens, param, json_schema)
+    if dry_run and not remote:    # no key needed: nothing is sent
+        from .batch_cost import dry_run as run_dry
+
+        return run_dry(input, input_format, defaults, settings, summary_json)
+    if max_cost is not None and remote:
+        raise click.UsageError("--max-cost is for runs that send each request; a --remote "
+                               "batch is priced by --dry-run")
     options = c.client_options(settings, key_in_budget=False)
     for secret in options.secrets():    # header credentials too, not only the key
         add_secret(secret)
     if remote or detach or status or cancel or dry_run:
         if not remote:
-            raise click.UsageError("--detach, --status, --cancel and --dry-run go with --remote")
+            raise click.UsageError("--detach, --status and --cancel go with --remote")
         code = r.run_remote(
             input=input, output=output, options=options, input_format=input_format,
             output_format=output_format, resume=resume, force=force, quiet=quiet,
-            defaults=_defaults(settings, system, temperature, max_tokens, param),
+            defaults=defaults,
             detach=detach, status=status, cancel=cancel, dry_run=dry_run, endpoint=endpoint,
             window=completion_window, max_lines=remote_max_lines, max_bytes=remote_max_bytes,
             poll_interval=poll_interval)
         if code:
             raise typer.Exit(code)
+        if dry_run:     # after the parts, what they would cost (batch_cost: the discount)
+            from .batch_cost import dry_run as run_dry
+
+            run_dry(input, input_format, defaults, settings, summary_json)
         return
     engine = EngineOptions(concurrency=concurrency, rpm=rpm, tpm=tpm, fail_fast=fail_fast,
-                           grace=grace, retry=options.retry, max_time=options.max_time)
+                           grace=grace, retry=options.retry, max_time=options.max_time,
+                           schema_retries=schema_retries)
+    from .batch_cost import accounting
+
     spec = JobSpec(input=input, output=output, input_format=input_format,
                    output_format=output_format, resume=resume, force=force,
-                   ordered=not unordered, defaults=_defaults(settings, system, temperature,
-                                                              max_tokens, param),
-                   engine=engine, backend=transport)
-    code = _run(spec, options, quiet, summary_json)
+                   ordered=not unordered, defaults=defaults, engine=engine, backend=transport,
+                   accounting=accounting(settings, max_cost, defaults, output))
+    try:
+        code = _run(spec, options, quiet, summary_json)
+    finally:
+        if spec.accounting.log is not None:
+            spec.accounting.log.close()
     if code == ExitCode.INTERRUPTED:
         raise Interrupted()     # the resume line said it: no second "interrupted"
     if code:
@@ -131,13 +155,19 @@ def batch(
 
 
 def _defaults(settings: Any, system: Optional[str], temperature: Optional[float],
-              max_tokens: Optional[int], param: Optional[list[str]]) -> Any:
+              max_tokens: Optional[int], param: Optional[list[str]],
+              schema: Optional[dict[str, Any]] = None) -> Any:
     """The request options every item gets unless its line sets them."""
     from ..batch.reader import Defaults
 
+    params = c.request_params(settings, temperature, max_tokens, param)
+    if schema is not None:
+        from ..core.schema import response_format
+
+        params["response_format"] = response_format(schema)
     return Defaults(model=settings["model"] or None,
                     system=system if system is not None else settings["system"],
-                    params=c.request_params(settings, temperature, max_tokens, param))
+                    params=params, limits=sc.limits_for(settings))
 
 
 def _run(spec: Any, options: Any, quiet: bool, summary_json: Optional[Path]) -> int:
@@ -209,6 +239,8 @@ def _prepare(job: Any) -> None:
 def _exit_code(outcome: Any) -> ExitCode:
     if outcome.stopped == "interrupted":
         return ExitCode.INTERRUPTED
+    if outcome.stopped == "max-cost":
+        return ExitCode.MAX_COST
     if outcome.stopped in ("fail-fast", "write-error") and outcome.error is not None:
         return exit_code_for(outcome.error)
     return ExitCode.BATCH_PARTIAL if outcome.stats.failed or outcome.not_run else ExitCode.OK
@@ -221,6 +253,8 @@ def _report(job: Any, outcome: Any, data: dict[str, Any], quiet: bool) -> None:
     if not quiet:
         for line in summary_lines(data):
             current().write_err(safe(f"llmcli: {line}") + "\n")
+    if outcome.stopped == "max-cost" and outcome.reason:
+        warn(f"--max-cost: {outcome.reason}")
     if outcome.stopped or (outcome.stats.failed and job.spec.output):
         current().write_err(safe(_next_step(job, outcome)) + "\n")
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from . import common as c
+from . import scripting as sc
 from .env import current
 from .errors import state
 from .output import Out, dumps, warn
@@ -51,18 +52,25 @@ def _command(stream: bool) -> Callable[..., None]:
         timeout: c.Timeout = None,
         max_time: c.MaxTime = None,
         retries: c.Retries = None,
+        schema: sc.Schema = None,
+        schema_retries: sc.SchemaRetries = 0,
+        attach: sc.Attach = None,
     ) -> None:
         state.json_errors = json_out
         if messages is not None and conversation is not None:
             raise typer.BadParameter("use --messages or --conversation, not both",
                                      param_hint="--conversation")
+        if stream and schema_retries:
+            raise typer.BadParameter("`stream` cannot take back what it printed: use "
+                                     "`chat --schema-retries`", param_hint="--schema-retries")
         settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                                   timeout=timeout, max_time=max_time, retries=retries)
         from .conversation import conversation_lock
 
         with conversation_lock(conversation):   # one turn at a time on one file
             _turn(settings, stream, prompt, system, temperature, max_tokens, param, messages,
-                  conversation, interactive, json_out, no_stdin)
+                  conversation, interactive, json_out, no_stdin,
+                  sc.Asks(schema, schema_retries, attach or []))
 
     return command
 
@@ -70,9 +78,10 @@ def _command(stream: bool) -> Callable[..., None]:
 def _turn(settings: Any, stream: bool, prompt: Optional[str], system: Optional[str],
           temperature: Optional[float], max_tokens: Optional[int], param: Optional[list[str]],
           messages: Optional[Path], conversation: Optional[Path], interactive: bool,
-          json_out: bool, no_stdin: bool) -> None:
+          json_out: bool, no_stdin: bool, asks: sc.Asks) -> None:
     """One chat or stream command, once ``conversation``'s lock is held."""
-    history = load_history(messages, conversation)
+    refs: dict[int, Any] = {}     # attachment parts, kept by reference in the conversation
+    history = load_history(messages, conversation, refs)
     if conversation is not None:   # before sending: a paid reply must not be lost
         from .conversation import check_writable
 
@@ -81,28 +90,43 @@ def _turn(settings: Any, stream: bool, prompt: Optional[str], system: Optional[s
         from .interactive import run_session
 
         run_session(settings, prompt, system, history, conversation,
-                    c.request_params(settings, temperature, max_tokens, param))
+                    c.request_params(settings, temperature, max_tokens, param),
+                    refs=refs, attach=asks.attach)
         return
-    text = gather_prompt(prompt, no_stdin=no_stdin, has_messages=bool(history))
+    schema = sc.read_schema(asks.schema) if asks.schema is not None else None
+    attachments = sc.read_attachments(asks.attach, settings) if asks.attach else []
+    text = gather_prompt(prompt, no_stdin=no_stdin or "-" in asks.attach,
+                         has_messages=bool(history) or bool(attachments))
     body = build_body(settings, text, system, temperature, max_tokens, param, history,
                       stream=stream)
+    body = sc.shape_body(body, text, attachments, schema, refs)
+    run = sc.Run(settings, "stream" if stream else "chat", schema, asks.retries)
     from ..core.client import Client
+    from ..core.errors import LLMCLIError
 
-    with Client(c.client_options(settings)) as client:
-        reply = (print_stream if stream else print_chat)(client, body, json_out)
+    try:
+        with Client(c.client_options(settings)) as client:
+            reply = (print_stream if stream else print_chat)(client, body, json_out, run)
+    except LLMCLIError as exc:
+        run.failed(exc, body)
+        raise
+    finally:
+        run.finish()
     if conversation is not None:   # only a whole turn is written, never a cut one
         from .conversation import save_turn, with_reply
 
-        save_turn(conversation, with_reply(body["messages"], reply))
+        save_turn(conversation, with_reply(body["messages"], reply), refs)
 
 
-def load_history(messages: Optional[Path], conversation: Optional[Path]) -> list[dict[str, Any]]:
-    """The messages before the prompt: ``--conversation FILE``, else ``--messages FILE``."""
+def load_history(messages: Optional[Path], conversation: Optional[Path],
+                 refs: Optional[dict[int, Any]] = None) -> list[dict[str, Any]]:
+    """The messages before the prompt: ``--conversation FILE``, else ``--messages FILE``
+    (``refs`` learns the conversation's attachments, kept by reference)."""
     if conversation is None:
         return c.load_messages(messages)
     from .conversation import load_conversation
 
-    return load_conversation(conversation)
+    return load_conversation(conversation, refs)
 
 
 def wants_interactive(interactive: bool, prompt: Optional[str], messages: Optional[Path],
@@ -141,12 +165,17 @@ def chat_json(result: Any) -> dict[str, Any]:
             "request_id": result.request_id, "attempts": result.attempts, "raw": result.raw}
 
 
-def print_chat(client: Any, body: dict[str, Any], json_out: bool) -> str:
+def print_chat(client: Any, body: dict[str, Any], json_out: bool,
+               run: Optional[sc.Run] = None) -> str:
     """Send one request; print the reply (or its JSON); return the reply's text."""
-    result = client.chat(body)
+    result = run.chat(client, body) if run else client.chat(body)
     out = Out()
     if json_out:
-        out.write(dumps(chat_json(result)) + "\n")
+        out.write(dumps({**chat_json(result), **(run.fields() if run else {})}) + "\n")
+    elif run is not None and run.schema is not None:
+        import json
+
+        out.write(json.dumps(run.parsed, ensure_ascii=False, indent=2) + "\n")
     else:
         out.write(result.content if result.content.endswith("\n") else result.content + "\n")
     out.flush()
@@ -154,8 +183,10 @@ def print_chat(client: Any, body: dict[str, Any], json_out: bool) -> str:
     return result.content
 
 
-def print_stream(client: Any, body: dict[str, Any], json_out: bool) -> str:
-    """Stream the reply to stdout, one flush per network read; return its text."""
+def print_stream(client: Any, body: dict[str, Any], json_out: bool,
+                 run: Optional[sc.Run] = None) -> str:
+    """Stream the reply to stdout, one flush per network read; return its text. With a
+    --schema the whole reply is checked once it has ended."""
     stream = client.stream_chat(body)
     out = Out()
     try:
@@ -167,12 +198,19 @@ def print_stream(client: Any, body: dict[str, Any], json_out: bool) -> str:
             out.flush()
     finally:
         out.flush()   # Ctrl-C or an error keeps what was already printed
+    s = stream.state
+    if run is not None:
+        run.done(s.result(stream.attempts), body)
+        if run.schema is not None:
+            out.write("" if json_out else "\n")
+            out.flush()
+            run.parsed = run.check("".join(s.parts), 1, s.request_id)
     if json_out:
-        s = stream.state
         out.write(dumps({"type": "done", "id": s.id, "model": s.model,
                          "finish_reason": s.finish_reason, "usage": s.usage,
-                         "request_id": s.request_id, "attempts": stream.attempts}) + "\n")
-    else:
+                         "request_id": s.request_id, "attempts": stream.attempts,
+                         **(run.fields() if run else {})}) + "\n")
+    elif run is None or run.schema is None:
         out.write("\n")
     out.flush()
     _warn_if_cut(stream.state.finish_reason)

@@ -29,7 +29,7 @@ RemoteOpt = Annotated[bool, typer.Option("--remote", help="Run on the provider's
 DetachOpt = Annotated[bool, typer.Option("--detach", help="Submit and exit at once, printing the batch ids; --resume later collects.", rich_help_panel=_PANEL)]
 StatusOpt = Annotated[bool, typer.Option("--status", help="Print the remote job of -o FILE (parts, batches, statuses) as JSON; changes nothing.", rich_help_panel=_PANEL)]
 CancelOpt = Annotated[bool, typer.Option("--cancel", help="Cancel the running batches of the remote job of -o FILE.", rich_help_panel=_PANEL)]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the parts that would be uploaded (lines, bytes) and send nothing.", rich_help_panel=_PANEL)]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Send nothing: print the items, estimated input tokens and cost range (output bounded by max_tokens); with --remote, first the parts that would be uploaded.", rich_help_panel=_PANEL)]
 EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint", click_type=click.Choice(("/v1/chat/completions", "/v1/embeddings", "/v1/responses")), help="Batch endpoint [default: the input's url, else /v1/chat/completions].", rich_help_panel=_PANEL, show_default=False)]
 WindowOpt = Annotated[str, typer.Option("--completion-window", help="The batches' completion window.", rich_help_panel=_PANEL)]
 MaxLinesOpt = Annotated[int, typer.Option("--remote-max-lines", min=1, help="Requests per uploaded file at most.", rich_help_panel=_PANEL)]
@@ -58,7 +58,10 @@ def run_remote(*, input: str, output: Optional[str], options: Any, defaults: Any
                       poll_interval=poll_interval, resume=resume or status or cancel,
                       force=force or dry_run)     # a dry run writes nothing
     view = _View(quiet)
-    with api:
+    from ..core.filelock import holding
+
+    # One writer per output, as for a local batch (only reading the state is shared).
+    with api, holding(output, active=not (status or cancel or dry_run)):
         runner = Runner(spec, api, secrets=options.secrets(), on_progress=view.show,
                         on_note=None if dry_run else (lambda text: warn(text)))
         try:

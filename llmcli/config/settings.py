@@ -61,7 +61,13 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str, Any]] = {
     "system_trust": (lambda v: isinstance(v, bool), "true or false", False),
     "verify": (lambda v: isinstance(v, bool), "true or false", True),
     "proxy": (lambda v: isinstance(v, str), "a URL", None),
+    "prices": (lambda v: isinstance(v, dict) and all(isinstance(e, dict) for e in v.values()),
+               "a mapping of model ids to {input, output, cached_input, batch_discount}", None),
+    "log": (lambda v: isinstance(v, bool), "true or false", True),
+    "log_content": (lambda v: isinstance(v, bool), "true or false", False),
 }
+# Settings whose mappings merge across layers (a profile adds to the file's prices).
+MERGED = ("prices",)
 TOP_ONLY = {"default_profile": (lambda v: isinstance(v, str), "a string"),
             "profiles": (lambda v: isinstance(v, dict), "a mapping of profile names")}
 
@@ -181,8 +187,16 @@ class Settings:
             text = mask_key(value) if name == "api_key" else redact(_show(value), secrets)
             if name in ("base_url", "proxy"):
                 text = mask_url(text)     # a URL's password, however short
-            rows.append((name, text, self.sources.get(name, "default")))
+            rows.append((name, text, self._source(name)))
         return rows
+
+    def _source(self, name: str) -> str:
+        """Where a value came from; a native dialect's own default says so."""
+        api = self.values.get("api") or DEFAULT_API
+        chosen = self.sources.get("api", "default") != "default"
+        if name in DIALECT_DEFAULTS and chosen and self._from_default(name, spec(api)):
+            return f"default of api {api}"
+        return self.sources.get(name, "default")
 
 
 def _show(value: Any) -> str:
@@ -233,7 +247,8 @@ def _exposed_key(cfg: ConfigFile) -> list[str]:
     """A warning, as ssh gives, when a file that holds a key is readable by others."""
     if os.name != "posix":
         return []
-    profiles = cfg.data.get("profiles") if isinstance(cfg.data.get("profiles"), dict) else {}
+    found = cfg.data.get("profiles")
+    profiles: dict[Any, Any] = found if isinstance(found, dict) else {}
     holds_key = bool(cfg.data.get("api_key")) or any(
         isinstance(p, dict) and p.get("api_key") for p in profiles.values())
     try:
@@ -265,6 +280,8 @@ def _apply(values: dict[str, Any], sources: dict[str, str], layer: Layer) -> Non
         for k in KEY_FIELDS:
             values[k], sources[k] = None, key_source
     for name, (value, source) in layer.items():
+        if name in MERGED and isinstance(values.get(name), dict) and isinstance(value, dict):
+            value = {**values[name], **value}
         values[name], sources[name] = value, source
 
 

@@ -18,7 +18,7 @@ _INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"
 
 def input_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Canonical turns as Responses input messages (system ones go to instructions)."""
-    items = []
+    items: list[dict[str, Any]] = []
     for message in messages:
         role = str(message.get("role") or "user")
         content = message.get("content")
@@ -41,9 +41,12 @@ def _part(part: dict[str, Any], text_kind: str) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "input_file"}
         if f.get("file_id"):
             out["file_id"] = f["file_id"]
-        if f.get("file_data"):
-            out["file_data"] = f["file_data"]
+        data = str(f.get("file_data") or "")
+        if data.startswith("data:"):
+            out["file_data"] = data
             out["filename"] = f.get("filename") or "file"
+        elif data:   # a URL where the data would be: the Responses API fetches it
+            out["file_url"] = data
         return out
     if kind == "text":
         return {"type": text_kind, "text": str(part.get("text") or "")}
@@ -110,7 +113,8 @@ def result_of(obj: dict[str, Any], request_id: Optional[str]) -> ChatResult:
     status = obj.get("status")
     if status == "failed" or obj.get("error"):
         raise _failed(obj, request_id)
-    texts, tool = [], False
+    texts: list[str] = []
+    tool = False
     for item in each_dict(obj.get("output")):
         if item.get("type") == "message":
             texts.extend(str(c.get("text") or "") for c in each_dict(item.get("content"))
@@ -134,6 +138,15 @@ def finish_reason(obj: Mapping[str, Any], tool: bool = False) -> str:
         reason = as_dict(obj.get("incomplete_details")).get("reason")
         return _INCOMPLETE.get(str(reason), "length")
     return "tool_calls" if tool else "stop"
+
+
+def _error_event(obj: dict[str, Any], request_id: Optional[str]) -> APIError:
+    """An `error` event (`{"type": "error", "code", "message"}`), or a chat-style
+    `{"error": {...}}` from a compatible server, as the error it names."""
+    err = obj["error"] if isinstance(obj.get("error"), dict) else obj
+    kind = err.get("type") if err.get("type") != "error" else err.get("code")
+    return stream_error({"error": {"type": kind, "code": err.get("code"),
+                                   "message": err.get("message")}}, request_id)
 
 
 def _failed(obj: Mapping[str, Any], request_id: Optional[str]) -> APIError:
@@ -180,10 +193,7 @@ class ResponsesStream:
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             self._finish(as_dict(obj.get("response")))
         elif kind == "error" or (kind is None and obj.get("error")):
-            err = obj.get("error") if isinstance(obj.get("error"), dict) else obj
-            raise stream_error({"error": {"type": err.get("type") if err.get("type") != "error"
-                                          else err.get("code"), "code": err.get("code"),
-                                          "message": err.get("message")}}, self.request_id)
+            raise _error_event(obj, self.request_id)
         return None
 
     def _meta(self, response: dict[str, Any]) -> None:
@@ -221,12 +231,13 @@ class OpenAIResponses:
                 out[name] = body[name]
         if max_tokens(body) is not None:
             out["max_output_tokens"] = max_tokens(body)
-        fmt = text_format(body)
-        if fmt is not None:
-            out["text"] = {"format": fmt}
         if body.get("stop") is not None:
             out["stop"] = body["stop"]   # not a Responses field: the server says so
-        out.update(extras(body))
+        more = extras(body)
+        fmt = text_format(body)
+        if fmt is not None:   # merged with a `text` from --param (verbosity, ...)
+            more["text"] = {**as_dict(more.get("text")), "format": fmt}
+        out.update(more)
         if stream:
             out["stream"] = True
         return HTTPRequest("POST", "/responses", out)
