@@ -91,7 +91,7 @@ def test_chat_json_keeps_the_schema_with_the_native_response_under_raw(run, api)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert list(out) == ["id", "model", "content", "finish_reason", "usage", "request_id",
-                         "attempts", "raw"]
+                         "attempts", "raw", "cost"]
     assert out["content"] == reply_for(user("json please"))
     assert out["finish_reason"] == "stop" and out["model"] == "test-model" and out["id"]
     assert out["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
