@@ -73,4 +73,6 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add `batches` to the app."""
-    app.command("batches")(batches)
+    from .helptext import command_settings
+
+    app.command("batches", **command_settings())(batches)
