@@ -2,7 +2,7 @@
 
 _llmcli_commands() {
     case "$1" in
-        "") echo 'chat stream batch batches models usage config' ;;
+        "") echo 'chat stream batch batches models usage docs config' ;;
         "config") echo 'init show path' ;;
     esac
 }
@@ -10,12 +10,13 @@ _llmcli_commands() {
 _llmcli_options() {
     case "$1" in
         "") echo '-v --verbose --debug --log-file --config --api --version -V -h --help' ;;
-        "chat") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive --json --no-stdin -p --profile --base-url --timeout --max-time --retries --schema --schema-retries -a --attach -h --help -v --verbose --debug' ;;
-        "stream") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive --json --no-stdin -p --profile --base-url --timeout --max-time --retries --schema --schema-retries -a --attach -h --help -v --verbose --debug' ;;
+        "chat") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive -c --continue --stream --json --no-stdin -p --profile --base-url --timeout --max-time --retries --schema --schema-retries -a --attach -h --help -v --verbose --debug' ;;
+        "stream") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive -c --continue --stream --json --no-stdin -p --profile --base-url --timeout --max-time --retries --schema --schema-retries -a --attach -h --help -v --verbose --debug' ;;
         "batch") echo '-o --output -c --concurrency --rpm --tpm --resume --force --unordered --input-format --output-format --fail-fast --grace -q --quiet --summary-json -s --system -m --model --temperature --max-tokens --param -p --profile --base-url --timeout --max-time --retries --transport --remote --detach --status --cancel --dry-run --endpoint --completion-window --remote-max-lines --remote-max-bytes --poll-interval --schema --schema-retries --max-cost -h --help -v --verbose --debug' ;;
         "batches") echo '--limit --all --json -p --profile --base-url --timeout --retries -h --help -v --verbose --debug' ;;
         "models") echo '--json -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
         "usage") echo '--since --by --json -h --help -v --verbose --debug' ;;
+        "docs") echo '-h --help -v --verbose --debug' ;;
         "config") echo '-h --help -v --verbose --debug' ;;
         "config init") echo '--force -h --help -v --verbose --debug' ;;
         "config show") echo '--json -p --profile -h --help -v --verbose --debug' ;;

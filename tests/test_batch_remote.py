@@ -147,6 +147,8 @@ def test_kill_at_each_step_then_resume(env: dict[str, str], tmp_path: Path, bser
     assert all(r["status"] == "ok" for r in got)
     state = json.loads((tmp_path / "out.jsonl.remote.json").read_text())
     assert len({p["batch_id"] for p in state["parts"] if p["stage"] == "merged"}) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl",
+                                                          "out.jsonl.remote.json"]
 
 
 def test_expiry_then_resume(env: dict[str, str], tmp_path: Path, bserver) -> None:

@@ -187,3 +187,65 @@ def test_estimate_counts_images_and_keeps_one_counter_per_model():
     assert est.items == 1001 and est.invalid == 1 and list(est.models) == ["gpt-4o"]
     low, high = est.cost_range()
     assert low == pytest.approx(773_000 * 2.5 / 1e6) and high == pytest.approx(low + 5000 * 10 / 1e6)
+
+
+def test_remote_dry_run_lists_the_parts_then_the_discounted_cost(cli, priced, server, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("alpha\nbeta\ngamma\n")
+    summary = tmp_path / "est.json"
+    before = server.stats()["total_requests"]
+    done = cli("batch", str(src), "-o", str(tmp_path / "out.jsonl"), "--remote", "--dry-run",
+               "--max-tokens", "10", "--summary-json", str(summary))
+    assert done.returncode == 0, done.stderr
+    assert server.stats()["total_requests"] == before and not (tmp_path / "out.jsonl").exists()
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:3] == ["part", "lines", "bytes"]
+    assert any(line.startswith("with --remote") for line in lines)
+    data = json.loads(summary.read_text())
+    assert data["items"] == 3 and data["batch_cost"]["max"] == pytest.approx(data["cost"]["max"] / 2)
+    refused = cli("batch", str(src), "-o", str(tmp_path / "o2.jsonl"), "--remote", "--max-cost", "1")
+    assert refused.returncode == 2 and "--max-cost is for runs" in refused.stderr
+
+
+class _Words:
+    """A stand-in encoding: one token per word (the test server's count)."""
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        return [0] * len(text.split())
+
+
+def test_bpe_openai_counts_openai_models_exactly_when_installed(monkeypatch):
+    import sys
+    import types
+
+    from llmcli.usage import estimate as est
+
+    fake = types.SimpleNamespace(get_encoding=lambda name: _Words())
+    monkeypatch.setitem(sys.modules, "bpe_openai", fake)
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "one two three four five six"}]}
+    assert est.encoding_for("openai/gpt-5-mini") == "o200k_base" and est.encoding_for("gpt-4") == "cl100k_base"
+    assert est.encoding_for("claude-sonnet-4") is None
+    exact = est.estimate([body] * 3, load_table())
+    assert exact.method == "exact" and exact.prompt_tokens == 3 * (3 + 4 + 6)
+    other = {**body, "model": "claude-sonnet-4"}
+    mixed = est.estimate([body, other], load_table())
+    assert mixed.method == "mixed" and mixed.models["claude-sonnet-4"].method == "heuristic"
+    monkeypatch.setattr(est, "SAMPLE", 2)
+    calibrated = est.estimate([body] * 4 + [{**body, "messages": [{"role": "user", "content": "x " * 40}]}], load_table())
+    m = calibrated.models["gpt-4o-mini"]
+    assert m.method == "calibrated" and m.sampled == 2
+    heuristic = est.estimate([body] * 4 + [{**body, "messages": [{"role": "user", "content": "x " * 40}]}],
+                             load_table(), exact=False)
+    assert calibrated.prompt_tokens == round(heuristic.prompt_tokens * 13 / prompt_tokens(body))
+    assert "calibrated on 2 items" in "\n".join(est.describe(calibrated))
+
+
+def test_without_bpe_openai_the_heuristic_is_used(monkeypatch):
+    import sys
+
+    from llmcli.usage import estimate as est
+
+    monkeypatch.setitem(sys.modules, "bpe_openai", None)     # import fails
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "abcd"}]}
+    result = est.estimate([body], load_table())
+    assert result.method == "heuristic" and result.to_dict()["method"] == "heuristic"

@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterator, Optional, Protocol
 
-from ..core.errors import (APIError, FileWriteError, LLMCLIError, RateLimitError,
-                           SchemaValidationError, error_kind)
+from ..core.errors import (APIError, AuthenticationError, FileWriteError, LLMCLIError,
+                           RateLimitError, SchemaValidationError, UnreachableError, error_kind)
 from ..core.retry import Attempts, Deadline, RetryPolicy
 from .limiter import Throttle
 from .reader import Item
@@ -82,15 +82,29 @@ class Outcome:
     """How a run ended."""
 
     stats: Stats
-    stopped: Optional[str] = None         # "interrupted", "fail-fast", "max-cost" or "write-error"
+    # "interrupted", "fail-fast", "max-cost", "write-error", "auth-error" or
+    # "connection-error"
+    stopped: Optional[str] = None
     reason: Optional[str] = None          # why a "max-cost" run stopped
-    error: Optional[LLMCLIError] = None   # the error that stopped a --fail-fast run,
-                                          # or the FileWriteError of a failed write
+    error: Optional[LLMCLIError] = None   # the error that stopped the run, if one did:
+                                          # --fail-fast's, a FileWriteError, a 401, ...
 
     @property
     def not_run(self) -> int:
         """Items with no record (the run stopped before they finished)."""
         return self.stats.total - self.stats.done
+
+
+def run_stopping(exc: APIError) -> Optional[str]:
+    """Why ``exc`` stops the whole run, or ``None``. A 401 (no key, a wrong key) and a
+    connection that retrying cannot fix (nothing listening on a local port, a TLS
+    mismatch or a failed certificate check) will fail every item the same way: the run
+    stops at the first, sends nothing more, and can be resumed once it is fixed."""
+    if isinstance(exc, AuthenticationError):
+        return "auth-error"
+    if isinstance(exc, UnreachableError):
+        return "connection-error"
+    return None
 
 
 class ItemClock:
@@ -426,13 +440,16 @@ class Engine:
         stats.done += 1
         kind = error_kind(exc)
         stats.errors[kind] = stats.errors.get(kind, 0) + 1
+        reason = "fail-fast" if self.options.fail_fast else run_stopping(exc)
+        if reason:    # reported once, as the run's error, not as a warning per item
+            if not self._stopping:
+                self.outcome.error = exc
+                self.stop(reason)
+            return
         if (kind, exc.status) not in self._kinds:
             self._kinds.add((kind, exc.status))
             if self.on_new_error:
                 self.on_new_error(item, exc)
-        if self.options.fail_fast and not self._stopping:
-            self.outcome.error = exc
-            self.stop("fail-fast")
 
     def _paid(self, item: Item) -> bool:
         """Whether a request went out for ``item`` (its record settles one paid)."""

@@ -94,8 +94,14 @@ class Job:
         self.client = self._client()
         if spec.input == "-":
             self.path = self._spool = spool(stdin)
+        elif os.path.isdir(spec.input):
+            raise InputError(f"cannot read {spec.input}: it is a directory; INPUT is one "
+                             "file of prompts (to run every file in it: cat DIR/*.txt | "
+                             "llmcli batch -)")
         elif not os.path.isfile(spec.input):
-            raise InputError(f"cannot read {spec.input}: no such file")
+            what = "not a regular file (use - and stdin)" if os.path.exists(spec.input) \
+                else "no such file"
+            raise InputError(f"cannot read {spec.input}: {what}")
         if spec.output:
             self._check_output()
             if spec.resume:

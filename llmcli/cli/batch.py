@@ -26,7 +26,7 @@ TTY_INTERVAL = 0.2      # seconds between redraws of the bar
 LOG_INTERVAL = 5.0      # seconds between status lines when stderr is not a terminal
 _HARD = ("authentication_error", "permission_denied", "not_found")
 
-InputArg = Annotated[str, typer.Argument(metavar="INPUT", help="File of prompts: plain text (one per line), JSONL, or OpenAI Batch API requests; '-' reads stdin.", show_default=False)]
+InputArg = Annotated[str, typer.Argument(metavar="INPUT", show_default=False)]   # help: cli/helptext.py
 OutputOpt = Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write the records to FILE instead of stdout (needed for --resume).", rich_help_panel=_RUN)]
 InFormat = Annotated[str, typer.Option("--input-format", click_type=click.Choice(_IN_FORMATS), help="Input format; auto looks at the first line.", rich_help_panel=_RUN)]
 OutFormat = Annotated[str, typer.Option("--output-format", click_type=click.Choice(_OUT_FORMATS), help="Record shape: llmcli's JSONL or the Batch API's output lines.", rich_help_panel=_RUN)]
@@ -89,7 +89,7 @@ def batch(
     Records keep the input order (--unordered: as they finish). Rate limits (--rpm,
     --tpm, the server's x-ratelimit-* headers and 429s) slow the whole run down. Ctrl-C
     stops cleanly and prints the command that resumes. Exit 0 when every item
-    succeeded, 7 when some failed. See docs/batch.md."""
+    succeeded, 7 when any failed. See: llmcli docs batch."""
     from ..batch.engine import EngineOptions
     from ..batch.job import JobSpec
 
@@ -197,8 +197,9 @@ def _run(spec: Any, options: Any, quiet: bool, summary_json: Optional[Path]) -> 
     _report(job, outcome, data, quiet)
     if summary_json:
         _write_summary(summary_json, data)
-    if outcome.stopped == "fail-fast" and outcome.error is not None:
-        raise outcome.error     # the boundary prints it and maps its exit code
+    if outcome.error is not None and outcome.stopped != "write-error":
+        raise outcome.error     # --fail-fast, or an error every item would share: the
+                                # boundary prints it and maps its exit code
     return code
 
 
@@ -241,7 +242,7 @@ def _exit_code(outcome: Any) -> ExitCode:
         return ExitCode.INTERRUPTED
     if outcome.stopped == "max-cost":
         return ExitCode.MAX_COST
-    if outcome.stopped in ("fail-fast", "write-error") and outcome.error is not None:
+    if outcome.error is not None:   # what stopped the run decides
         return exit_code_for(outcome.error)
     return ExitCode.BATCH_PARTIAL if outcome.stats.failed or outcome.not_run else ExitCode.OK
 
@@ -277,10 +278,13 @@ def _first_of_its_kind(item: Any, exc: Any) -> None:
     """Say each kind of failure once, not once per item; the records have them all."""
     from ..core.errors import error_kind
 
+    from .hints import hint_for
+
     kind = error_kind(exc)
     hint = ("; every item will likely fail the same way (--fail-fast stops at the first)"
             if kind in _HARD else "; any more like it are only in the records")
-    warn(f"item {item.id} failed: {exc.message}{hint}")
+    why = hint_for(exc)
+    warn(f"item {item.id} failed: {exc.message}{'; ' + why if why else ''}{hint}")
 
 
 class _Progress:
@@ -298,7 +302,8 @@ class _Progress:
         env = current()
         if self.tty:
             width = env.terminal_width() - 1   # a wrapped line breaks the \r
-            env.write_err("\r" + safe(progress_bar(stats))[:width] + "\x1b[K")
+            # fields dropped to fit; cut only on a terminal too narrow for count + ETA
+            env.write_err("\r" + safe(progress_bar(stats, width))[:width] + "\x1b[K")
             self._drawn = True
         else:
             env.write_err(safe("llmcli: " + status_line(stats)) + "\n")
@@ -319,4 +324,7 @@ def _flush(stream: Any) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `batch` to the app."""
-    app.command("batch")(batch)
+    from .helptext import command_settings
+
+    app.command("batch", **command_settings(
+        short_help="Run a file of prompts concurrently, one record per input."))(batch)

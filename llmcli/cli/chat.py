@@ -12,12 +12,14 @@ from . import scripting as sc
 from .env import current
 from .errors import state
 from .output import Out, dumps, warn
-from .stdin import gather_prompt, stdin_is_tty
+from .stdin import check_prompt, gather_prompt, stdin_is_tty
 
-PromptArg = Annotated[Optional[str], typer.Argument(help="The prompt; '-' reads it from stdin. Piped stdin is appended after it.", show_default=False)]
-MessagesFile = Annotated[Optional[Path], typer.Option("--messages", help="JSON file with a list of messages to send before the prompt.", rich_help_panel="Request options")]
+PromptArg = Annotated[Optional[str], typer.Argument(show_default=False)]   # help: cli/helptext.py
+MessagesFile = Annotated[Optional[Path], typer.Option("--messages", metavar="FILE", help="JSON file with a list of messages to send before the prompt.", rich_help_panel="Request options")]
 NoStdin = Annotated[bool, typer.Option("--no-stdin", help="Never read stdin, even when it is not a terminal.")]
 Interactive = Annotated[bool, typer.Option("-i", "--interactive", help="Chat in the terminal, turn after turn (the default with no prompt when stdin and stdout are terminals).")]
+Continue = Annotated[bool, typer.Option("-c", "--continue", help="Continue the most recent conversation (kept in the user's state dir; keep_last_conversation: false in the config turns keeping off).", rich_help_panel="Request options")]
+StreamFlag = Annotated[bool, typer.Option("--stream", help="Print the reply as it is generated: llmcli chat --stream is llmcli stream.")]
 ConversationFile = Annotated[Optional[Path], typer.Option("--conversation", metavar="FILE", help="Continue the conversation in FILE (a JSON list of messages; created if missing) and append this turn to it.", rich_help_panel="Request options")]
 
 CHAT_HELP = """Send a prompt and print the reply.
@@ -45,6 +47,8 @@ def _command(stream: bool) -> Callable[..., None]:
         messages: MessagesFile = None,
         conversation: ConversationFile = None,
         interactive: Interactive = False,
+        continue_last: Continue = False,
+        stream_flag: StreamFlag = False,
         json_out: c.JsonOut = False,
         no_stdin: NoStdin = False,
         profile: c.Profile = None,
@@ -57,10 +61,9 @@ def _command(stream: bool) -> Callable[..., None]:
         attach: sc.Attach = None,
     ) -> None:
         state.json_errors = json_out
-        if messages is not None and conversation is not None:
-            raise typer.BadParameter("use --messages or --conversation, not both",
-                                     param_hint="--conversation")
-        if stream and schema_retries:
+        streaming = stream or stream_flag
+        one_history_source(messages, conversation, continue_last)
+        if streaming and schema_retries:
             raise typer.BadParameter("`stream` cannot take back what it printed: use "
                                      "`chat --schema-retries`", param_hint="--schema-retries")
         settings = c.settings_for(profile=profile, base_url=base_url, model=model,
@@ -68,9 +71,9 @@ def _command(stream: bool) -> Callable[..., None]:
         from .conversation import conversation_lock
 
         with conversation_lock(conversation):   # one turn at a time on one file
-            _turn(settings, stream, prompt, system, temperature, max_tokens, param, messages,
-                  conversation, interactive, json_out, no_stdin,
-                  sc.Asks(schema, schema_retries, attach or []))
+            _turn(settings, streaming, prompt, system, temperature, max_tokens, param,
+                  messages, conversation, interactive, json_out, no_stdin,
+                  sc.Asks(schema, schema_retries, attach or []), continue_last)
 
     return command
 
@@ -78,10 +81,11 @@ def _command(stream: bool) -> Callable[..., None]:
 def _turn(settings: Any, stream: bool, prompt: Optional[str], system: Optional[str],
           temperature: Optional[float], max_tokens: Optional[int], param: Optional[list[str]],
           messages: Optional[Path], conversation: Optional[Path], interactive: bool,
-          json_out: bool, no_stdin: bool, asks: sc.Asks) -> None:
+          json_out: bool, no_stdin: bool, asks: sc.Asks, continue_last: bool = False) -> None:
     """One chat or stream command, once ``conversation``'s lock is held."""
+    check_prompt(prompt)
     refs: dict[int, Any] = {}     # attachment parts, kept by reference in the conversation
-    history = load_history(messages, conversation, refs)
+    history = load_history(messages, conversation, refs, continue_last)
     if conversation is not None:   # before sending: a paid reply must not be lost
         from .conversation import check_writable
 
@@ -95,8 +99,9 @@ def _turn(settings: Any, stream: bool, prompt: Optional[str], system: Optional[s
         return
     schema = sc.read_schema(asks.schema) if asks.schema is not None else None
     attachments = sc.read_attachments(asks.attach, settings) if asks.attach else []
+    # -c needs a new prompt (or attachments): the kept conversation ends with a reply
     text = gather_prompt(prompt, no_stdin=no_stdin or "-" in asks.attach,
-                         has_messages=bool(history) or bool(attachments))
+                         has_messages=(bool(history) and not continue_last) or bool(attachments))
     body = build_body(settings, text, system, temperature, max_tokens, param, history,
                       stream=stream)
     body = sc.shape_body(body, text, attachments, schema, refs)
@@ -112,16 +117,44 @@ def _turn(settings: Any, stream: bool, prompt: Optional[str], system: Optional[s
         raise
     finally:
         run.finish()
-    if conversation is not None:   # only a whole turn is written, never a cut one
-        from .conversation import save_turn, with_reply
+    keep_turn(body["messages"], reply, conversation, refs, settings["keep_last_conversation"])
 
-        save_turn(conversation, with_reply(body["messages"], reply), refs)
+
+def one_history_source(messages: Optional[Path], conversation: Optional[Path],
+                       continue_last: bool) -> None:
+    """``--messages``, ``--conversation`` and ``-c`` each say what comes before the
+    prompt: at most one of them."""
+    given = [name for name, on in (("--messages", messages is not None),
+                                   ("--conversation", conversation is not None),
+                                   ("--continue", continue_last)) if on]
+    if len(given) > 1:
+        raise typer.BadParameter(f"use {given[0]} or {given[1]}, not both",
+                                 param_hint=given[1])
+
+
+def keep_turn(sent: list[dict[str, Any]], reply: str, conversation: Optional[Path],
+              refs: dict[int, Any], keep_last: Optional[bool]) -> None:
+    """After a whole reply (never a cut one): append the turn to ``--conversation
+    FILE``, and keep it as the most recent conversation for ``-c``."""
+    from .conversation import save_turn, with_reply
+    from .last import save_last
+
+    turn = with_reply(sent, reply)
+    save_last(turn, keep_last, refs)   # never raises: first, so a failed save_turn keeps it
+    if conversation is not None:
+        save_turn(conversation, turn, refs)
 
 
 def load_history(messages: Optional[Path], conversation: Optional[Path],
-                 refs: Optional[dict[int, Any]] = None) -> list[dict[str, Any]]:
-    """The messages before the prompt: ``--conversation FILE``, else ``--messages FILE``
-    (``refs`` learns the conversation's attachments, kept by reference)."""
+                 refs: Optional[dict[int, Any]] = None,
+                 continue_last: bool = False) -> list[dict[str, Any]]:
+    """The messages before the prompt: the most recent conversation (``-c``), else
+    ``--conversation FILE``, else ``--messages FILE`` (``refs`` learns the attachments
+    of a kept conversation, kept by reference)."""
+    if continue_last:
+        from .last import load_last
+
+        return load_last(refs)
     if conversation is None:
         return c.load_messages(messages)
     from .conversation import load_conversation
@@ -196,6 +229,9 @@ def print_stream(client: Any, body: dict[str, Any], json_out: bool,
             else:
                 out.write("".join(batch))
             out.flush()
+    except Exception:
+        _end_line_on_terminal(out, stream.state.parts, json_out)
+        raise
     finally:
         out.flush()   # Ctrl-C or an error keeps what was already printed
     s = stream.state
@@ -217,6 +253,13 @@ def print_stream(client: Any, body: dict[str, Any], json_out: bool,
     return "".join(stream.state.parts)
 
 
+def _end_line_on_terminal(out: Out, parts: list[str], json_out: bool) -> None:
+    """Before an error line, end a half-written reply's line, so that the error starts
+    a line of its own, on a terminal only: in a pipe, stdout is data and stays as sent."""
+    if not json_out and parts and not parts[-1].endswith("\n") and current().stdout_isatty:
+        out.write("\n")
+
+
 def _warn_if_cut(finish_reason: Optional[str]) -> None:
     if finish_reason == "length":
         warn("the reply was cut short by the token limit (finish_reason: length)")
@@ -224,5 +267,7 @@ def _warn_if_cut(finish_reason: Optional[str]) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `chat` and `stream` to the app."""
-    app.command("chat", help=CHAT_HELP)(_command(stream=False))
-    app.command("stream", help=STREAM_HELP)(_command(stream=True))
+    from .helptext import command_settings
+
+    app.command("chat", **command_settings(help=CHAT_HELP))(_command(stream=False))
+    app.command("stream", **command_settings(help=STREAM_HELP))(_command(stream=True))

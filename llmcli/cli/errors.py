@@ -120,6 +120,10 @@ def report(exc: BaseException) -> ExitCode:
         payload = _payload("internal_error", message)
     request_id = getattr(exc, "request_id", None)
     line = message + (f" (request id {request_id})" if request_id else "")
+    from .hints import hint_for
+
+    hint = hint_for(exc)
+    line += f"; {hint}" if hint else ""
     env = current()
     if env.debug:
         import traceback

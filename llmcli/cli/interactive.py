@@ -11,7 +11,6 @@ library's readline, imported only here; the history file is in the user's state 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -239,13 +238,9 @@ def history_path() -> Optional[Path]:
     override = current().environ.get("LLMCLI_HISTORY")
     if override is not None:
         return Path(override).expanduser() if override else None
-    if sys.platform == "win32":
-        base = Path(current().environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(current().environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "llmcli" / "history"
+    from .last import state_dir
+
+    return state_dir() / "history"
 
 
 def setup_readline(path: Optional[Path]) -> bool:

@@ -102,6 +102,14 @@ def _run(runner: Any, view: "_View", detach: bool) -> int:
     return _finish(runner, view)
 
 
+def _out(text: str) -> None:
+    """Write to stdout (flushed: --detach's ids are for the script waiting on them)."""
+    stream = current().stdout
+    if stream is not None:
+        stream.write(text)
+        stream.flush()
+
+
 def _flush_err() -> None:
     stream = current().stderr
     if stream is not None:
@@ -136,8 +144,7 @@ def _print_ids(runner: Any) -> None:
     from ..batch.remote.runner import reattach_ids
 
     for batch_id in reattach_ids(runner.state):
-        current().stdout.write(batch_id + "\n")
-    current().stdout.flush()
+        _out(batch_id + "\n")
     current().write_err(safe(f"llmcli: submitted; to collect the results: {_resume_command()}") + "\n")
 
 
@@ -148,9 +155,9 @@ def _dry_run(runner: Any) -> int:
          for k, _ in PLAN_COLUMNS] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(PLAN_COLUMNS))]
     for row in table:
-        current().stdout.write("  ".join(cell.rjust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
+        _out("  ".join(cell.rjust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
     lines, size = sum(r["lines"] for r in rows), sum(r["bytes"] for r in rows)
-    current().stdout.write(f"total: {len(rows)} part(s), {lines:,} request(s), {size:,} bytes, "
+    _out(f"total: {len(rows)} part(s), {lines:,} request(s), {size:,} bytes, "
                      f"endpoint {runner.endpoint}; nothing was sent\n")
     return ExitCode.OK
 
@@ -161,13 +168,13 @@ def _status(runner: Any) -> int:
     runner.poll()
     data = to_dict(runner.state)
     data["progress"] = vars(runner.progress)
-    current().stdout.write(safe(json.dumps(data, indent=2)) + "\n")
+    _out(safe(json.dumps(data, indent=2)) + "\n")
     return ExitCode.OK
 
 
 def _cancel(runner: Any) -> int:
     for part in runner.cancel():
-        current().stdout.write(f"{part.batch_id}\t{part.status}\n")
+        _out(f"{part.batch_id}\t{part.status}\n")
     current().write_err(safe(f"llmcli: cancel requested; to collect what ran and record the "
                           f"rest as failed: {_resume_command().replace(' --cancel', '')}") + "\n")
     return ExitCode.OK

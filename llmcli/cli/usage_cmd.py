@@ -40,4 +40,6 @@ def usage(since: Since = None, by: By = "day", json_out: c.JsonOut = False) -> N
 
 def register(app: typer.Typer) -> None:
     """Add `usage` to the app."""
-    app.command("usage")(usage)
+    from .helptext import command_settings
+
+    app.command("usage", **command_settings())(usage)

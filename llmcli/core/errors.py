@@ -18,7 +18,10 @@ Every class carries structured fields, never a message to be parsed later::
         │                           error object sent inside a stream
         ├── SchemaValidationError   a reply that is not JSON of the --schema's shape
         └── APIConnectionError      no answer: refused, reset, dropped
-            └── APITimeoutError     connect/read timeout or the total budget spent
+            ├── APITimeoutError     connect/read timeout or the total budget spent
+            └── UnreachableError    a connection no retry can fix: nothing listening
+                                    on this machine, http/https mixed up, a failed
+                                    certificate check (never retried; stops a batch)
 
 The one place that maps an HTTP status to a class is :func:`status_error`.
 """
@@ -173,6 +176,14 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """A connect or read timeout, or the total time budget is spent."""
+
+
+class UnreachableError(APIConnectionError):
+    """A connection that no retry can fix (core/diagnose.py): nothing listening on this
+    machine, ``http://`` and ``https://`` mixed up, a failed certificate check. Every
+    request to the same base URL would fail the same way."""
+
+    retryable = False
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

@@ -37,8 +37,8 @@ def tagged(recent: list[dict[str, Any]], state: JobState) -> dict[int, dict[str,
         meta = batch.get("metadata")
         if isinstance(meta, dict) and meta.get("llmcli_job") == state.job_id:
             try:
-                found.setdefault(int(meta.get("llmcli_part")), batch)
-            except (TypeError, ValueError):
+                found.setdefault(int(str(meta.get("llmcli_part"))), batch)
+            except ValueError:
                 continue
     return found
 

@@ -107,6 +107,21 @@ class Converter:
     def record(self, item: Item, obj: Any, missing: tuple[str, str], stats: MergeStats) -> bytes:
         """The record of ``item`` from its parsed result line, or from ``missing``
         (code, message) when it has none."""
+        response = obj.get("response") if type(obj) is dict else None
+        if type(response) is dict:      # the common case first: a 2xx with an object body
+            status, body = response.get("status_code"), response.get("body")
+            if type(status) is int and 200 <= status < 300 and type(body) is dict:
+                try:
+                    result = self._parse(body, response.get("request_id"))
+                except APIError:
+                    result = None
+                if result is not None:
+                    stats.ok += 1
+                    return self.records.ok(item, result, 1, self.latency_ms)
+        return self._other(item, obj, missing, stats)
+
+    def _other(self, item: Item, obj: Any, missing: tuple[str, str], stats: MergeStats) -> bytes:
+        """Everything but the common case: no line, an error, a string body..."""
         if not isinstance(obj, dict):
             return self._error(item, APIError(f"{missing[1]} (no result for this request)",
                                               code=missing[0]), stats)
@@ -151,7 +166,7 @@ def _line_error(error: Any, missing: tuple[str, str]) -> APIError:
     code = error.get("code") if isinstance(error.get("code"), str) else None
     message = str(error.get("message") or code or "the request failed")
     exc = APIError(message, code=code or missing[0])
-    exc.retryable = True   # type: ignore[misc]   # --resume sends it again
+    exc.retryable = True   # --resume sends it again
     return exc
 
 
@@ -182,7 +197,8 @@ def _chat_result(body: dict[str, Any], request_id: Optional[str]) -> Optional[Ch
         return None
     message = choices[0].get("message")
     content = message.get("content") if isinstance(message, dict) else None
-    return ChatResult(_text(content), choices[0].get("finish_reason"), body.get("usage"),
+    return ChatResult(content if type(content) is str else _text(content),
+                      choices[0].get("finish_reason"), body.get("usage"),
                       body.get("id"), body.get("model"), body, request_id)
 
 
@@ -197,7 +213,7 @@ def _text(content: Any) -> str:
 def missing_reason(batch: dict[str, Any]) -> tuple[str, str]:
     """(code, message) for the items of a batch that have no result line."""
     status = batch.get("status")
-    code, message = _MISSING.get(status, ("missing_result", "the batch returned no result"))
+    code, message = _MISSING.get(str(status), ("missing_result", "the batch returned no result"))
     errors = batch.get("errors")
     data = errors.get("data") if isinstance(errors, dict) else None
     if status == "failed" and isinstance(data, list) and data and isinstance(data[0], dict):

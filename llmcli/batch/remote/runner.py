@@ -184,6 +184,7 @@ class Runner:
     def recover(self) -> None:
         """Settle parts the previous run left half-way (see the module docstring)."""
         assert self.state is not None
+        self._remove_leftovers()
         unsure = [p for p in self.state.parts if p.stage == "creating"]
         found = self._find_batches() if unsure else {}
         for part in self.state.parts:
@@ -198,6 +199,24 @@ class Runner:
                     self.on_note(f"part {part.number}: found batch {part.batch_id}, "
                                  "created before the last run stopped")
         self._save()
+
+    def _folder(self) -> str:
+        return os.path.dirname(os.path.abspath(self.spec.output))
+
+    def _temp_prefix(self) -> str:
+        """Temporary files (request parts, downloads) beside OUT are named after the
+        job, so that a resume can remove those a killed run left behind."""
+        assert self.state is not None
+        return f".{self.state.job_id}."
+
+    def _remove_leftovers(self) -> None:
+        prefix = self._temp_prefix()
+        for name in os.listdir(self._folder()):
+            if name.startswith(prefix):
+                try:
+                    os.unlink(os.path.join(self._folder(), name))
+                except OSError:
+                    pass
 
     def _void(self, part: Part, why: str) -> None:
         part.stage = "void"
@@ -217,7 +236,7 @@ class Runner:
         held = [p for p in state.parts if p.live] + self.merged_now
         take = (lambda i: i.id not in done and not any(p.holds(i.line) for p in held))
         splitter = Splitter(self.endpoint, self.spec.max_lines, self.spec.max_bytes,
-                            folder=os.path.dirname(os.path.abspath(self.spec.output)))
+                            folder=self._folder(), prefix=self._temp_prefix())
         created = []
         for planned in splitter.parts(self._items(), take, self._bad_line):
             part = Part(number=state.next_number(), ranges=planned.ranges, lines=planned.lines,
@@ -225,7 +244,7 @@ class Runner:
             state.parts.append(part)
             try:
                 self._save()                       # before the upload: remote state next
-                if self.api.uploads:
+                if self.api.uploads and planned.path:
                     self._upload(part, planned.path)
                     os.unlink(planned.path)
                 self._create(part, part.file_id or planned.path)
@@ -335,12 +354,12 @@ class Runner:
 
     def merge(self, part: Part) -> results.MergeStats:
         """Download an ended part's files and write one record per item it holds."""
-        folder = os.path.dirname(os.path.abspath(self.spec.output))
+        folder = self._folder()
         files = []
         try:
             for file_id in (part.output_file_id, part.error_file_id):
                 if file_id:
-                    fd, path = tempfile.mkstemp(prefix="llmcli-result-", dir=folder)
+                    fd, path = tempfile.mkstemp(prefix=self._temp_prefix(), dir=folder)
                     os.close(fd)
                     files.append(path)
                     self.api.download(file_id, path)

@@ -117,6 +117,11 @@ class JobState:
         return any(p.holds(line) for p in self.parts if p.live)
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (servers send odd shapes)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _ended_at(batch: dict[str, Any]) -> Any:
     for name in ("completed_at", "failed_at", "expired_at", "cancelled_at"):
         if batch.get(name):
