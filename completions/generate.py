@@ -4,7 +4,10 @@
     python completions/generate.py --check   # exit 1 if a committed script is stale
 
 The scripts are static: subcommands and options are written into them, so completing
-them runs no process at all. Only the values of ``--profile`` and ``--model`` come
+them runs no process at all. Profile and model names are data: no script ever
+evaluates one (bash matches them as text and inserts them quoted; zsh's ``compadd``
+and fish's ``complete -a`` take a command's output as literal words).
+Only the values of ``--profile`` and ``--model`` come
 from the config file at TAB time, through ``_LLMCLI_COMPLETE_VALUES=profile llmcli``,
 a path in ``llmcli/__main__.py`` that reads the config file and nothing else (no
 Typer, no HTTP, never the network).
@@ -242,7 +245,13 @@ _llmcli() {{
     done
     case "$value" in
         file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
-        profile | model) COMPREPLY=($(compgen -W "$(_llmcli_config_values "$value" "$config")" -- "$cur")) ;;
+        profile | model)
+            # Names from the config file are data: matched as text and inserted quoted,
+            # never through `compgen -W`, which would expand a $(...) or `...` in them.
+            local name
+            while IFS= read -r name; do
+                [[ $name == "$cur"* ]] && COMPREPLY+=("$(printf '%q' "$name")")
+            done < <(_llmcli_config_values "$value" "$config") ;;
         value) ;;
         ?*) COMPREPLY=($(compgen -W "$value" -- "$cur")) ;;
         *)

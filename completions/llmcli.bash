@@ -2,17 +2,18 @@
 
 _llmcli_commands() {
     case "$1" in
-        "") echo 'chat stream batch models config' ;;
+        "") echo 'chat stream batch batches models config' ;;
         "config") echo 'init show path' ;;
     esac
 }
 
 _llmcli_options() {
     case "$1" in
-        "") echo '-v --verbose --debug --log-file --config --version -V -h --help' ;;
+        "") echo '-v --verbose --debug --log-file --config --api --version -V -h --help' ;;
         "chat") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive --json --no-stdin -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
         "stream") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive --json --no-stdin -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
-        "batch") echo '-o --output -c --concurrency --rpm --tpm --resume --force --unordered --input-format --output-format --fail-fast --grace -q --quiet --summary-json -s --system -m --model --temperature --max-tokens --param -p --profile --base-url --timeout --max-time --retries --transport -h --help -v --verbose --debug' ;;
+        "batch") echo '-o --output -c --concurrency --rpm --tpm --resume --force --unordered --input-format --output-format --fail-fast --grace -q --quiet --summary-json -s --system -m --model --temperature --max-tokens --param -p --profile --base-url --timeout --max-time --retries --transport --remote --detach --status --cancel --dry-run --endpoint --completion-window --remote-max-lines --remote-max-bytes --poll-interval -h --help -v --verbose --debug' ;;
+        "batches") echo '--limit --all --json -p --profile --base-url --timeout --retries -h --help -v --verbose --debug' ;;
         "models") echo '--json -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
         "config") echo '-h --help -v --verbose --debug' ;;
         "config init") echo '--force -h --help -v --verbose --debug' ;;
@@ -27,6 +28,7 @@ _llmcli_value() {
     case "$1 $2" in
         " --log-file") echo 'file' ;;
         " --config") echo 'file' ;;
+        " --api") echo 'value' ;;
         "chat -s"|"chat --system") echo 'value' ;;
         "chat -m"|"chat --model") echo 'model' ;;
         "chat --temperature") echo 'value' ;;
@@ -70,6 +72,16 @@ _llmcli_value() {
         "batch --max-time") echo 'value' ;;
         "batch --retries") echo 'value' ;;
         "batch --transport") echo 'aiohttp httpx' ;;
+        "batch --endpoint") echo '/v1/chat/completions /v1/embeddings /v1/responses' ;;
+        "batch --completion-window") echo 'value' ;;
+        "batch --remote-max-lines") echo 'value' ;;
+        "batch --remote-max-bytes") echo 'value' ;;
+        "batch --poll-interval") echo 'value' ;;
+        "batches --limit") echo 'value' ;;
+        "batches -p"|"batches --profile") echo 'profile' ;;
+        "batches --base-url") echo 'value' ;;
+        "batches --timeout") echo 'value' ;;
+        "batches --retries") echo 'value' ;;
         "models -p"|"models --profile") echo 'profile' ;;
         "models --base-url") echo 'value' ;;
         "models --timeout") echo 'value' ;;
@@ -108,7 +120,13 @@ _llmcli() {
     done
     case "$value" in
         file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
-        profile | model) COMPREPLY=($(compgen -W "$(_llmcli_config_values "$value" "$config")" -- "$cur")) ;;
+        profile | model)
+            # Names from the config file are data: matched as text and inserted quoted,
+            # never through `compgen -W`, which would expand a $(...) or `...` in them.
+            local name
+            while IFS= read -r name; do
+                [[ $name == "$cur"* ]] && COMPREPLY+=("$(printf '%q' "$name")")
+            done < <(_llmcli_config_values "$value" "$config") ;;
         value) ;;
         ?*) COMPREPLY=($(compgen -W "$value" -- "$cur")) ;;
         *)

@@ -3,14 +3,14 @@
 function __llmcli_commands
     switch "$argv[1]"
         case ''
-            printf '%s\n' chat stream batch models config
+            printf '%s\n' chat stream batch batches models config
         case 'config'
             printf '%s\n' init show path
     end
 end
 
 function __llmcli_takes_value
-    contains -- "$argv[1] $argv[2]" ' --log-file' ' --config' 'chat -s' 'chat --system' 'chat -m' 'chat --model' 'chat --temperature' 'chat --max-tokens' 'chat --param' 'chat --messages' 'chat --conversation' 'chat -p' 'chat --profile' 'chat --base-url' 'chat --timeout' 'chat --max-time' 'chat --retries' 'stream -s' 'stream --system' 'stream -m' 'stream --model' 'stream --temperature' 'stream --max-tokens' 'stream --param' 'stream --messages' 'stream --conversation' 'stream -p' 'stream --profile' 'stream --base-url' 'stream --timeout' 'stream --max-time' 'stream --retries' 'batch -o' 'batch --output' 'batch -c' 'batch --concurrency' 'batch --rpm' 'batch --tpm' 'batch --input-format' 'batch --output-format' 'batch --grace' 'batch --summary-json' 'batch -s' 'batch --system' 'batch -m' 'batch --model' 'batch --temperature' 'batch --max-tokens' 'batch --param' 'batch -p' 'batch --profile' 'batch --base-url' 'batch --timeout' 'batch --max-time' 'batch --retries' 'batch --transport' 'models -p' 'models --profile' 'models --base-url' 'models --timeout' 'models --max-time' 'models --retries' 'config show -p' 'config show --profile'
+    contains -- "$argv[1] $argv[2]" ' --log-file' ' --config' ' --api' 'chat -s' 'chat --system' 'chat -m' 'chat --model' 'chat --temperature' 'chat --max-tokens' 'chat --param' 'chat --messages' 'chat --conversation' 'chat -p' 'chat --profile' 'chat --base-url' 'chat --timeout' 'chat --max-time' 'chat --retries' 'stream -s' 'stream --system' 'stream -m' 'stream --model' 'stream --temperature' 'stream --max-tokens' 'stream --param' 'stream --messages' 'stream --conversation' 'stream -p' 'stream --profile' 'stream --base-url' 'stream --timeout' 'stream --max-time' 'stream --retries' 'batch -o' 'batch --output' 'batch -c' 'batch --concurrency' 'batch --rpm' 'batch --tpm' 'batch --input-format' 'batch --output-format' 'batch --grace' 'batch --summary-json' 'batch -s' 'batch --system' 'batch -m' 'batch --model' 'batch --temperature' 'batch --max-tokens' 'batch --param' 'batch -p' 'batch --profile' 'batch --base-url' 'batch --timeout' 'batch --max-time' 'batch --retries' 'batch --transport' 'batch --endpoint' 'batch --completion-window' 'batch --remote-max-lines' 'batch --remote-max-bytes' 'batch --poll-interval' 'batches --limit' 'batches -p' 'batches --profile' 'batches --base-url' 'batches --timeout' 'batches --retries' 'models -p' 'models --profile' 'models --base-url' 'models --timeout' 'models --max-time' 'models --retries' 'config show -p' 'config show --profile'
 end
 
 # The command path typed so far ("", "chat", "config init", ...).
@@ -48,12 +48,14 @@ complete -c llmcli -f
 complete -c llmcli -n '__llmcli_at '\'''\''' -a chat -d 'Send a prompt and print the reply'
 complete -c llmcli -n '__llmcli_at '\'''\''' -a stream -d 'Send a prompt and print the reply as it is generated'
 complete -c llmcli -n '__llmcli_at '\'''\''' -a batch -d 'Run a file of prompts concurrently: exactly one JSONL record per input'
+complete -c llmcli -n '__llmcli_at '\'''\''' -a batches -d 'List the server'\''s batches, newest first, with the llmcli job and part each runs '
 complete -c llmcli -n '__llmcli_at '\'''\''' -a models -d 'List model ids, one per line, sorted'
 complete -c llmcli -n '__llmcli_at '\'''\''' -a config -d 'Create and inspect the config file'
 complete -c llmcli -n '__llmcli_at '\'''\''' -s v -l verbose -d 'Log each request, its status and timing, and every retry, on stderr'
 complete -c llmcli -n '__llmcli_at '\'''\''' -l debug -d 'Show tracebacks and debug logs on stderr'
 complete -c llmcli -n '__llmcli_at '\'''\''' -l log-file -r -F -d 'Append debug logs to this file (keys masked)'
 complete -c llmcli -n '__llmcli_at '\'''\''' -l config -r -F -d 'Config file to use instead of the user config dir'\''s'
+complete -c llmcli -n '__llmcli_at '\'''\''' -l api -r -f -d 'API dialect: openai-chat (default), openai-responses, anthropic or gemini (docs/'
 complete -c llmcli -n '__llmcli_at '\'''\''' -l version -s V -d 'Print the version and exit'
 complete -c llmcli -n '__llmcli_at '\'''\''' -s h -l help -d 'Show this message and exit'
 complete -c llmcli -n '__llmcli_at '\''chat'\''' -s s -l system -r -f -d 'System prompt'
@@ -118,10 +120,31 @@ complete -c llmcli -n '__llmcli_at '\''batch'\''' -l timeout -r -f -d 'Read time
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l max-time -r -f -d 'Total time budget across all retries, seconds (like curl --max-time)'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l retries -r -f -d 'Retries after a failed attempt (default 3)'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l transport -r -f -a 'aiohttp httpx' -d 'HTTP transport (aiohttp is the fast one; httpx for comparison)'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l remote -d 'Run on the provider'\''s Batch API (upload, create, wait, download) instead of send'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l detach -d 'Submit and exit at once, printing the batch ids; --resume later collects'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l status -d 'Print the remote job of -o FILE (parts, batches, statuses) as JSON; changes noth'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l cancel -d 'Cancel the running batches of the remote job of -o FILE'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l dry-run -d 'Print the parts that would be uploaded (lines, bytes) and send nothing'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l endpoint -r -f -a '/v1/chat/completions /v1/embeddings /v1/responses' -d 'Batch endpoint [default: the input'\''s url, else /v1/chat/completions]'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l completion-window -r -f -d 'The batches'\'' completion window'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l remote-max-lines -r -f -d 'Requests per uploaded file at most'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l remote-max-bytes -r -f -d 'Bytes per uploaded file at most'
+complete -c llmcli -n '__llmcli_at '\''batch'\''' -l poll-interval -r -f -d 'Seconds between polls at most (polling starts at 1 s and backs off to this)'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -s h -l help -d 'Show this message and exit'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -s v -d 'Global option'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l verbose -d 'Global option'
 complete -c llmcli -n '__llmcli_at '\''batch'\''' -l debug -d 'Global option'
+complete -c llmcli -n '__llmcli_at '\''batches'\''' -l limit -r -f -d 'Look at this many of the newest batches'
+complete -c llmcli -n '__llmcli_at '\''batches'\''' -l all -d 'Also list batches llmcli did not tag (made by other tools, or an API without met'
+complete -c llmcli -n '__llmcli_at '\''batches'\''' -l json -d 'Machine-readable output (docs/output.md); errors also as JSON on stderr'
+complete -c llmcli -n '__llmcli_at '\''batches'\''' -s p -l profile -r -f -a '(__llmcli_values profile)' -d 'Config profile to use'
+complete -c llmcli -n '__llmcli_at '\''batches'\''' -l base-url -r -f -d 'API base URL, e.g'
+complete -c llmcli -n '__llmcli_at '\''batches'\''' -l timeout -r -f -d 'Read timeout per attempt, seconds'
+complete -c llmcli -n '__llmcli_at '\''batches'\''' -l retries -r -f -d 'Retries after a failed attempt (default 3)'
+complete -c llmcli -n '__llmcli_at '\''batches'\''' -s h -l help -d 'Show this message and exit'
+complete -c llmcli -n '__llmcli_at '\''batches'\''' -s v -d 'Global option'
+complete -c llmcli -n '__llmcli_at '\''batches'\''' -l verbose -d 'Global option'
+complete -c llmcli -n '__llmcli_at '\''batches'\''' -l debug -d 'Global option'
 complete -c llmcli -n '__llmcli_at '\''models'\''' -l json -d 'Machine-readable output (docs/output.md); errors also as JSON on stderr'
 complete -c llmcli -n '__llmcli_at '\''models'\''' -s p -l profile -r -f -a '(__llmcli_values profile)' -d 'Config profile to use'
 complete -c llmcli -n '__llmcli_at '\''models'\''' -l base-url -r -f -d 'API base URL, e.g'

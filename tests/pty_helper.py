@@ -30,6 +30,9 @@ class Terminal:
                 fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 400, 0, 0))
                 if cwd:
                     os.chdir(cwd)
+                # ^C must reach the program even when the tests run in a background job,
+                # whose children inherit SIGINT ignored (tests/signals.py).
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
                 os.execve(argv[0], argv, env)
             finally:
                 os._exit(127)

@@ -11,7 +11,7 @@ import pytest
 
 from llmcli.batch import resume
 from llmcli.batch.reader import InputError, Item
-from llmcli.batch.records import BatchRecords, JsonlRecords, encode_line, shape_of
+from llmcli.batch.records import BatchRecords, JsonlRecords, encode_line, fingerprint, shape_of
 from llmcli.batch.writer import FdSink, RecordWriter
 from llmcli.core.chat import ChatResult
 from llmcli.core.errors import APITimeoutError, RateLimitError
@@ -38,9 +38,11 @@ def test_jsonl_records_have_every_key_always() -> None:
     assert list(ok) == list(err) == list(bad)
     assert ok == {"id": "a", "line": 3, "status": "ok", "content": "hi", "finish_reason": "stop",
                   "usage": RAW["usage"], "attempts": 2, "latency_ms": 15, "model": "m",
-                  "request_id": "req_1", "error": None}
+                  "request_id": "req_1", "error": None,
+                  "fingerprint": fingerprint({"messages": []})}
     assert err["status"] == "error" and err["content"] is None and err["attempts"] == 4
     assert err["error"]["type"] == "rate_limit" and err["error"]["status"] == 429
+    assert bad["fingerprint"] is None and len(ok["fingerprint"]) == 16
     assert bad["error"] == {"type": "invalid_input", "message": "line 7: no prompt", "status": None,
                             "code": None, "retryable": False, "request_id": None}
 

@@ -34,6 +34,10 @@ BASE_URLS = {
     "deepseek": "https://api.deepseek.com",
     "mistral": "https://api.mistral.ai/v1",
     "gemini": "https://generativelanguage.googleapis.com/v1beta/openai",
+    # native dialects: the base_url is the dialect's default (api: in the profile)
+    "anthropic": "https://api.anthropic.com/v1",
+    "google": "https://generativelanguage.googleapis.com/v1beta",
+    "responses": "https://api.openai.com/v1",
     "corp": "https://llm.internal.example.com/v1",
 }
 

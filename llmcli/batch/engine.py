@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterator, Optional
 
-from ..core.errors import APIError, RateLimitError, error_kind
+from ..core.errors import APIError, FileWriteError, LLMCLIError, RateLimitError, error_kind
 from ..core.retry import Attempts, Deadline, RetryPolicy
 from .limiter import Throttle
 from .reader import Item
@@ -57,6 +57,7 @@ class Stats:
         self.retries = self.rate_limited = self.slowdowns = 0
         self.prompt_tokens = self.completion_tokens = 0
         self.errors: dict[str, int] = {}
+        self.lost_in_flight = 0     # paid requests an earlier, killed run never recorded
         self.started = clock()
         self.finished: Optional[float] = None
 
@@ -77,8 +78,9 @@ class Outcome:
     """How a run ended."""
 
     stats: Stats
-    stopped: Optional[str] = None         # "interrupted" or "fail-fast"
-    error: Optional[APIError] = None      # the error that stopped a --fail-fast run
+    stopped: Optional[str] = None         # "interrupted", "fail-fast" or "write-error"
+    error: Optional[LLMCLIError] = None   # the error that stopped a --fail-fast run,
+                                          # or the FileWriteError of a failed write
 
     @property
     def not_run(self) -> int:
@@ -158,6 +160,7 @@ class Engine:
         self._kinds: set[tuple[str, Optional[int]]] = set()
         self._fatal: Optional[BaseException] = None
         self._grace: Optional[asyncio.Task[None]] = None
+        self._sent: set[int] = set()      # items a request went out for, not yet recorded
 
     async def run(self) -> Outcome:
         """Run every item (or until stopped); raise what made the run impossible."""
@@ -178,7 +181,10 @@ class Engine:
             self.stats.slowdowns = self.throttle.slowdowns
         if self._fatal is not None:
             raise self._fatal
-        self.writer.drain()
+        try:
+            self.writer.drain()
+        except FileWriteError as exc:
+            self.outcome.stopped, self.outcome.error = "write-error", exc
         return self.outcome
 
     def interrupt(self) -> None:
@@ -203,6 +209,14 @@ class Engine:
 
     async def _after_grace(self) -> None:
         await self._sleep(self.options.grace)
+        self._cancel_all()
+
+    def _write_failed(self, exc: FileWriteError) -> None:
+        """No record can be written any more: stop every worker at once (what they
+        would finish could not be kept), and let the CLI say what to do."""
+        if not self._stopping:
+            self.outcome.error = exc
+            self.stop("write-error")
         self._cancel_all()
 
     def _cancel_all(self) -> None:
@@ -233,7 +247,9 @@ class Engine:
                     await self._run_item(item, me)
         except (asyncio.CancelledError, _Dropped):
             return
-        except BaseException as exc:   # a failed write, a bad base URL: the run cannot go on
+        except FileWriteError as exc:  # a full disk: stop now, say so, keep what is written
+            self._write_failed(exc)
+        except BaseException as exc:   # a bad base URL, a bug: the run cannot go on
             if self._fatal is None:
                 self._fatal = exc
             self._stopping = True
@@ -253,7 +269,8 @@ class Engine:
                     self.stats.retries += 1
                     await self._sleep_unless_stopped(attempt.delay)
                 with attempt:
-                    result = await self._attempt(item, cost, deadline, clock, me)
+                    result = await self._attempt(item, cost, deadline, clock, me,
+                                                 attempts.number == 1)
                     break
         except APIError as exc:
             self._failed(item, exc, attempts.number, started)
@@ -261,7 +278,7 @@ class Engine:
         self._succeeded(item, result, attempts.number, started)
 
     async def _attempt(self, item: Item, cost: float, deadline: Deadline,
-                       clock: Optional[ItemClock], me: asyncio.Task[Any]) -> Any:
+                       clock: Optional[ItemClock], me: asyncio.Task[Any], first: bool) -> Any:
         throttle = self.throttle
         if clock is None:
             epoch = await throttle.acquire(cost)
@@ -272,6 +289,9 @@ class Engine:
             finally:
                 clock.go()
         self._busy.add(me)
+        if first:
+            self._sent.add(item.seq)
+            self.writer.sent()
         try:
             result = await self.client.chat(item.body, throttle.observe, deadline=deadline)
         except RateLimitError as exc:
@@ -303,13 +323,15 @@ class Engine:
             stats.prompt_tokens += usage.get("prompt_tokens") or 0
             stats.completion_tokens += usage.get("completion_tokens") or 0
         latency = int((self._clock() - started) * 1000)
-        self.writer.put(item.seq, self.records.ok(item, result, attempts, latency))
+        self.writer.put(item.seq, self.records.ok(item, result, attempts, latency),
+                        self._paid(item))
         stats.ok += 1
         stats.done += 1
 
     def _failed(self, item: Item, exc: APIError, attempts: int, started: float) -> None:
         latency = int((self._clock() - started) * 1000)
-        self.writer.put(item.seq, self.records.error(item, exc, attempts, latency))
+        self.writer.put(item.seq, self.records.error(item, exc, attempts, latency),
+                        self._paid(item))
         stats = self.stats
         stats.failed += 1
         stats.done += 1
@@ -322,6 +344,13 @@ class Engine:
         if self.options.fail_fast and not self._stopping:
             self.outcome.error = exc
             self.stop("fail-fast")
+
+    def _paid(self, item: Item) -> bool:
+        """Whether a request went out for ``item`` (its record settles one paid)."""
+        if item.seq in self._sent:
+            self._sent.discard(item.seq)
+            return True
+        return False
 
     def _invalid(self, item: Item) -> None:
         self.writer.put(item.seq, self.records.error(item, None, 0, 0))

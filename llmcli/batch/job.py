@@ -5,6 +5,10 @@ the client (a bad ``base_url`` fails here, before the output is touched), spool 
 to a temporary file (so the input can be read twice in constant memory), read and
 repair the output file for ``--resume``, and the pre-pass (format, duplicate ids,
 counts). :meth:`Job.run` then opens the output and runs the engine.
+
+The output file has one writer at a time: its lock (llmcli/core/filelock.py) is taken
+before the file is looked at, and held until the job is done, so a second run on the
+same ``-o FILE`` fails at once, before it sends anything.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO, Callable, Optional
 
-from ..core.errors import APIError
+from ..core.errors import APIError, FileWriteError
+from ..core.filelock import FileLock, lockable
 from ..core.options import ClientOptions
 from ..core.retry import RetryPolicy
 from . import reader, resume
@@ -60,6 +65,8 @@ class Job:
         self.existing = resume.Existing()
         self.scan = reader.Scan(spec.input_format, 0, 0)
         self.client: Any = None
+        self.lock: Optional[FileLock] = None
+        self.writer: Optional[RecordWriter] = None
         self._spool: Optional[str] = None
 
     def __enter__(self) -> "Job":
@@ -68,6 +75,16 @@ class Job:
     def __exit__(self, *exc: object) -> None:
         if self._spool and os.path.exists(self._spool):
             os.unlink(self._spool)
+        if self.lock is not None:
+            # Requests still in flight (cancelled after --grace) were paid for: their
+            # count stays in the lock file for the next run to report.
+            self.lock.release(in_flight=self.writer.in_flight if self.writer else 0)
+
+    @property
+    def lost_in_flight(self) -> int:
+        """Requests an earlier run had sent without writing their records when it was
+        killed or stopped: paid for, and run again by this job."""
+        return self.lock.previous_in_flight if self.lock else 0
 
     def prepare(self, stdin: Optional[BinaryIO] = None) -> None:
         """Everything before the first request; raises :class:`InputError`, or
@@ -81,9 +98,12 @@ class Job:
         if spec.output:
             self._check_output()
             if spec.resume:
-                self.existing = resume.load(spec.output, spec.output_format)
+                self.existing = _load_existing(spec.output, spec.output_format)
         try:
             self.scan = reader.scan(self.path, spec.input_format, self.existing.done)
+            if self.existing.ok:
+                resume.check_unchanged(self.path, self.scan.format, spec.defaults,
+                                       self.existing, spec.input)
         except OSError as exc:
             raise InputError(f"cannot read {spec.input}: {exc.strerror or exc}") from exc
 
@@ -96,6 +116,8 @@ class Job:
             raise InputError(f"cannot write {out}: not a file in a writable folder")
         if spec.input != "-" and os.path.exists(out) and os.path.samefile(out, spec.input):
             raise InputError(f"-o {out} is the input file")
+        if lockable(out):     # before looking at what is in it: one writer at a time
+            self.lock = FileLock(out).acquire()
         if os.path.exists(out) and os.path.getsize(out) and not (spec.resume or spec.force):
             raise InputError(f"{out} exists: pass --resume to finish it, or --force to "
                              "overwrite it")
@@ -118,8 +140,11 @@ class Job:
         else:
             sink = stdout_sink(stdout)
         stats = Stats(self.scan.total, self.scan.skipped)
+        stats.lost_in_flight = self.lost_in_flight
         try:
-            writer = RecordWriter(sink, ordered=spec.ordered, window=spec.window)
+            writer = self.writer = RecordWriter(sink, ordered=spec.ordered, window=spec.window)
+            if self.lock is not None:
+                writer.journal = self.lock.note
             items = reader.read_items(self.path, self.scan.format, spec.defaults,
                                       self.existing.done)
             records = records_for(spec.output_format, self.options.secrets())
@@ -138,6 +163,15 @@ class Job:
                                       max_time=None)
         return AsyncClient(options, backend=self.spec.backend,
                            pool_size=self.spec.engine.concurrency)
+
+
+def _load_existing(path: str, fmt: str) -> resume.Existing:
+    """The output file for --resume, read and compacted; a failed write is said as one."""
+    try:
+        return resume.load(path, fmt)
+    except OSError as exc:
+        raise FileWriteError(f"cannot repair {path} for --resume: {exc.strerror or exc}",
+                             path=path, errno=exc.errno) from exc
 
 
 def spool(stream: Optional[BinaryIO]) -> str:

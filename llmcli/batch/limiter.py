@@ -18,33 +18,23 @@ The clock and the sleep are injected, so tests never wait.
 from __future__ import annotations
 
 import asyncio
-import re
+import logging
 import time
 from collections import deque
 from typing import Any, Awaitable, Callable, Mapping, Optional
 
-from ..core.retry import RetryPolicy, honours_retry_after
+from ..core.retry import RetryPolicy, honours_retry_after, parse_wait
 
 BURST_SECONDS = 1.0     # a budget may be spent this far ahead of its even pace
 DEFAULT_COMPLETION_ESTIMATE = 256   # tokens, until replies tell us better
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+log = logging.getLogger("llmcli")
 
 
-def parse_duration(text: Optional[str]) -> Optional[float]:
-    """Seconds in an ``x-ratelimit-reset-*`` value: ``"1s"``, ``"6m0s"``, ``"20ms"``,
-    ``"1h2m3.5s"``, or a bare number of seconds. ``None`` when unreadable."""
-    if not text:
-        return None
-    text = text.strip()
-    try:
-        return max(float(text), 0.0)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(float(n) * scale[u] for n, u in parts)
+def parse_duration(text: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """Seconds in an ``x-ratelimit-reset-*`` value, in any form: ``"1s"``, ``"6m0s"``,
+    ``"20ms"``, a bare number of seconds, an absolute Unix time, an HTTP or ISO date
+    (:func:`~llmcli.core.retry.parse_wait`). ``None`` when unreadable."""
+    return parse_wait(text, now)
 
 
 class RateLimiter:
@@ -183,7 +173,14 @@ class Throttle:
             self._pause_for(headers.get("x-ratelimit-reset-tokens"))
 
     def _pause_for(self, reset: Optional[str]) -> None:
+        """Pause until the window resets, but no longer than a ``Retry-After`` would be
+        honoured: a reset hours away must not stall the run (the requests sent after
+        it get their 429 and fail, or wait, as the retry policy says)."""
         seconds = parse_duration(reset)
+        if seconds and not honours_retry_after(seconds, self.policy):
+            log.info("the rate limit resets in %.0fs, more than the %.0fs llmcli waits at "
+                     "most: pausing that long only", seconds, self.policy.max_retry_after)
+            seconds = self.policy.max_retry_after
         if seconds:
             self.pause_until = max(self.pause_until, self._clock() + seconds)
 

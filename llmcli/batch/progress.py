@@ -69,6 +69,7 @@ def summary(outcome: Outcome, output: Optional[str]) -> dict[str, Any]:
                    "total": s.prompt_tokens + s.completion_tokens},
         "wall_seconds": round(s.elapsed, 3), "items_per_second": round(s.rate, 1),
         "stopped": outcome.stopped, "output": output or "-",
+        "lost_in_flight": s.lost_in_flight,
     }
 
 
@@ -83,6 +84,10 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     if data["skipped"]:
         head += f" ({data['skipped']} more were done already)"
     lines = [head]
+    if data.get("lost_in_flight"):
+        lines.append(f"the earlier run stopped with {data['lost_in_flight']} request(s) in "
+                     "flight: they were paid for but their results were lost, so they "
+                     "ran again")
     if data["errors"]:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in data["errors"].items()))
     tokens = data["tokens"]

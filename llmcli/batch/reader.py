@@ -19,6 +19,7 @@ from ..core.errors import LLMCLIError
 from .ids import IdSet
 
 CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
+RESPONSES_URLS = ("/v1/responses", "/responses")   # read into the chat shape
 # JSONL keys that are not request fields; every other key is sent as one.
 RESERVED = frozenset(("id", "custom_id", "prompt", "messages", "system"))
 MAX_REPORTED_DUPLICATES = 5
@@ -32,11 +33,12 @@ class InputError(LLMCLIError):
 class Item:
     """One input line: ``seq`` is its place among this run's items (the output order)."""
 
-    __slots__ = ("seq", "line", "id", "body", "error")
+    __slots__ = ("seq", "line", "id", "body", "error", "offset")
 
     def __init__(self, seq: int, line: int, id: str, body: Optional[dict[str, Any]],
                  error: Optional[str] = None) -> None:
         self.seq, self.line, self.id, self.body, self.error = seq, line, id, body, error
+        self.offset = 0     # where its line starts in the input (remote parts seek there)
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,23 @@ class _BadLine(Exception):
 
 def lines(path: str) -> Iterator[tuple[int, bytes]]:
     """(line number, content without the line end) of each non-blank line."""
+    for number, _, raw in lines_at(path):
+        yield number, raw
+
+
+def lines_at(path: str, offset: int = 0, first: int = 1) -> Iterator[tuple[int, int, bytes]]:
+    """(line number, byte offset, content) of each non-blank line, starting at byte
+    ``offset``, which is the start of line ``first``."""
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
+        f.seek(offset)
+        for number, raw in enumerate(f, first):
+            start = offset
+            offset += len(raw)
             if number == 1 and raw.startswith(_BOM):
                 raw = raw[3:]
             raw = raw.rstrip(b"\r\n")
             if raw.strip():
-                yield number, raw
+                yield number, start, raw
 
 
 def detect_format(path: str) -> str:
@@ -109,20 +121,8 @@ def json_id(obj: Any, line: int) -> tuple[str, Optional[str]]:
 
 def item_ids(path: str, fmt: str) -> Iterator[tuple[int, str]]:
     """(line number, id) of every item, as :func:`read_items` will assign them."""
-    if fmt == "plain":
-        for line, _ in lines(path):
-            yield line, str(line)
-        return
     for line, raw in lines(path):
-        if b'"id"' not in raw and b'"custom_id"' not in raw:
-            yield line, str(line)   # no id key: skip the parse, the pre-pass's hot path
-            continue
-        try:
-            obj = json.loads(raw)
-        except ValueError:
-            yield line, str(line)
-            continue
-        yield line, json_id(obj, line)[0]
+        yield line, line_id(fmt, line, raw)
 
 
 def scan(path: str, fmt: str, done: Optional[IdSet] = None) -> Scan:
@@ -163,12 +163,24 @@ def _duplicates_message(duplicates: dict[str, list[int]]) -> str:
             + "; ".join(parts) + (f"; and {more} more" if more > 0 else ""))
 
 
+def line_id(fmt: str, line: int, raw: bytes) -> str:
+    """The id of one input line, as :func:`read_items` assigns it."""
+    if fmt == "plain" or (b'"id"' not in raw and b'"custom_id"' not in raw):
+        return str(line)
+    try:
+        return json_id(json.loads(raw), line)[0]
+    except ValueError:
+        return str(line)
+
+
 def read_items(path: str, fmt: str, defaults: Defaults,
-               done: Optional[IdSet] = None) -> Iterator[Item]:
-    """The items to run, in input order, leaving out the ids in ``done``."""
-    read = _plain_items if fmt == "plain" else _json_items
+               done: Optional[IdSet] = None, urls: tuple[str, ...] = ()) -> Iterator[Item]:
+    """The items to run, in input order, leaving out the ids in ``done``. ``urls``, when
+    given, are the only endpoints a Batch API request line may name, and its body is
+    kept as it is (remote batch); by default chat and responses lines are read."""
     seq = 0
-    for item in read(path, fmt, defaults):
+    items = _plain_items(path, defaults) if fmt == "plain" else _json_items(path, fmt, defaults, urls)
+    for item in items:
         if done and item.id in done:
             continue
         item.seq = seq
@@ -176,46 +188,53 @@ def read_items(path: str, fmt: str, defaults: Defaults,
         yield item
 
 
-def _plain_items(path: str, fmt: str, defaults: Defaults) -> Iterator[Item]:
+def _plain_items(path: str, defaults: Defaults) -> Iterator[Item]:
     base = defaults.base()
     head = [{"role": "system", "content": defaults.system}] if defaults.system is not None else []
-    for line, raw in lines(path):
+    for line, offset, raw in lines_at(path):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            yield Item(0, line, str(line), None, f"line {line}: not valid UTF-8")
-            continue
-        body = dict(base)
-        body["messages"] = [*head, {"role": "user", "content": text}]
-        yield Item(0, line, str(line), body)
+            item = Item(0, line, str(line), None, f"line {line}: not valid UTF-8")
+        else:
+            body = dict(base)
+            body["messages"] = [*head, {"role": "user", "content": text}]
+            item = Item(0, line, str(line), body)
+        item.offset = offset
+        yield item
 
 
-def _json_items(path: str, fmt: str, defaults: Defaults) -> Iterator[Item]:
+def _json_items(path: str, fmt: str, defaults: Defaults,
+                urls: tuple[str, ...] = ()) -> Iterator[Item]:
     base, strict = defaults.base(), fmt == "openai-batch"
-    for line, raw in lines(path):
-        try:
-            obj = json.loads(raw)
-        except ValueError as exc:
-            yield Item(0, line, str(line), None, f"line {line}: not valid JSON ({exc})")
-            continue
-        key, problem = json_id(obj, line)
-        try:
-            if problem:
-                raise _BadLine(problem)
-            body = json_body(obj, base, defaults.system, strict)
-        except _BadLine as exc:
-            yield Item(0, line, key, None, f"line {line}: {exc}")
-            continue
-        yield Item(0, line, key, body)
+    for line, offset, raw in lines_at(path):
+        item = _json_item(line, raw, base, defaults.system, strict, urls)
+        item.offset = offset
+        yield item
+
+
+def _json_item(line: int, raw: bytes, base: dict[str, Any], system: Optional[str],
+               strict: bool, urls: tuple[str, ...]) -> Item:
+    try:
+        obj = json.loads(raw)
+    except ValueError as exc:
+        return Item(0, line, str(line), None, f"line {line}: not valid JSON ({exc})")
+    key, problem = json_id(obj, line)
+    try:
+        if problem:
+            raise _BadLine(problem)
+        return Item(0, line, key, json_body(obj, base, system, strict, urls))
+    except _BadLine as exc:
+        return Item(0, line, key, None, f"line {line}: {exc}")
 
 
 def json_body(obj: Any, base: dict[str, Any], system: Optional[str],
-              strict: bool = False) -> dict[str, Any]:
+              strict: bool = False, urls: tuple[str, ...] = ()) -> dict[str, Any]:
     """The request body for one JSON line; raises :class:`_BadLine`."""
     if not isinstance(obj, dict):
         raise _BadLine("expected a JSON object")
     if isinstance(obj.get("body"), dict):
-        return _batch_body(obj, base, system)
+        return _batch_body(obj, base, system, urls)
     if strict:
         raise _BadLine("not an OpenAI Batch request: no `body` object")
     messages, prompt = obj.get("messages"), obj.get("prompt")
@@ -238,11 +257,24 @@ def json_body(obj: Any, base: dict[str, Any], system: Optional[str],
     return _clean(body)
 
 
-def _batch_body(obj: dict[str, Any], base: dict[str, Any], system: Optional[str]) -> dict[str, Any]:
-    method, url = obj.get("method", "POST"), obj.get("url", CHAT_URLS[0])
-    if str(method).upper() != "POST" or url not in CHAT_URLS:
-        raise _BadLine(f"only POST /v1/chat/completions is supported, not {method} {url}")
+def _batch_body(obj: dict[str, Any], base: dict[str, Any], system: Optional[str],
+                urls: tuple[str, ...] = ()) -> dict[str, Any]:
+    accepted = urls or CHAT_URLS + RESPONSES_URLS
+    method, url = obj.get("method", "POST"), obj.get("url", accepted[0])
+    if str(method).upper() != "POST" or url not in accepted:
+        shown = " and ".join(dict.fromkeys(u if u.startswith("/v1") else "/v1" + u
+                                           for u in accepted))
+        raise _BadLine(f"only POST {shown} {'is' if len(accepted) < 3 else 'are'} supported, "
+                       f"not {method} {url}")
     fields = obj["body"]
+    if urls and url not in CHAT_URLS:
+        return _clean(dict(base, **fields))     # remote: sent as it is to its endpoint
+    if url in RESPONSES_URLS:
+        if not fields.get("input"):
+            raise _BadLine("`body.input` must be text or a non-empty list")
+        from ..core.dialects.openai_responses import responses_to_canonical
+
+        fields = responses_to_canonical(fields)
     messages = fields.get("messages")
     if not isinstance(messages, list) or not messages:
         raise _BadLine("`body.messages` must be a non-empty list")

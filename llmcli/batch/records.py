@@ -14,6 +14,9 @@ An HTTP error keeps its status and error body under ``response``; a failure with
 HTTP answer (timeout, dropped connection, a bad input line) has ``response: null`` and
 ``error: {"code", "message"}``, as the Batch API reports requests it could not run.
 
+Every record also carries ``fingerprint``: 16 hex digits of a hash of the request it
+answers, so that ``--resume`` can tell when the input changed under an id (resume.py).
+
 No record holds a secret (the API key, credentials in headers): servers echo keys back
 in error messages, bodies and request ids, so every line is masked as a whole, after
 encoding, and no field can carry one past the check.
@@ -21,13 +24,14 @@ encoding, and no field can carry one past the check.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any, Optional, Sequence
 
 from ..core.chat import ChatResult
 from ..core.errors import APIError, APIStatusError, error_kind
-from ..core.options import redact
+from ..core.options import json_forms, redact
 from .reader import Item
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -49,16 +53,22 @@ def encode_line(record: dict[str, Any], secrets: Sequence[str] = ()) -> bytes:
     return data + b"\n"
 
 
-def json_forms(secrets: Sequence[str]) -> tuple[str, ...]:
-    """Each secret as it reads inside an encoded line: as it is, and JSON-escaped (a
-    quote, a backslash or, in an ASCII line, a non-ASCII character changes it)."""
-    forms: list[str] = []
-    for secret in secrets:
-        for form in (secret, json.dumps(secret, ensure_ascii=False)[1:-1],
-                     json.dumps(secret)[1:-1]):
-            if form and form not in forms:
-                forms.append(form)
-    return tuple(forms)
+_canonical = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
+def fingerprint(body: Optional[dict[str, Any]]) -> Optional[str]:
+    """A short, stable hash of a request body (``None`` for a bad input line): the
+    same request gives the same fingerprint in every run, on every machine."""
+    if body is None:
+        return None
+    data = _canonical(body).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def fingerprint_of(record: Any) -> Optional[str]:
+    """The fingerprint a parsed record carries, if it has one."""
+    value = record.get("fingerprint") if isinstance(record, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def input_error(item: Item) -> dict[str, Any]:
@@ -88,7 +98,7 @@ class JsonlRecords(_Shape):
             "id": item.id, "line": item.line, "status": "ok", "content": result.content,
             "finish_reason": result.finish_reason, "usage": result.usage, "attempts": attempts,
             "latency_ms": latency_ms, "model": result.model, "request_id": result.request_id,
-            "error": None})
+            "error": None, "fingerprint": fingerprint(item.body)})
 
     def error(self, item: Item, exc: Optional[APIError], attempts: int, latency_ms: int) -> bytes:
         """The record of a failure; ``exc`` is ``None`` for a bad input line."""
@@ -96,7 +106,8 @@ class JsonlRecords(_Shape):
             "id": item.id, "line": item.line, "status": "error", "content": None,
             "finish_reason": None, "usage": None, "attempts": attempts, "latency_ms": latency_ms,
             "model": None, "request_id": exc.request_id if exc else None,
-            "error": exc.to_dict() if exc else input_error(item)})
+            "error": exc.to_dict() if exc else input_error(item),
+            "fingerprint": fingerprint(item.body)})
 
     @staticmethod
     def classify(obj: Any) -> Optional[tuple[str, bool]]:
@@ -125,7 +136,7 @@ class BatchRecords(_Shape):
         return self._line({
             "id": self._next_id(), "custom_id": item.id,
             "response": {"status_code": 200, "request_id": result.request_id, "body": result.raw},
-            "error": None})
+            "error": None, "fingerprint": fingerprint(item.body)})
 
     def error(self, item: Item, exc: Optional[APIError], attempts: int, latency_ms: int) -> bytes:
         """An HTTP error keeps its status and body; anything else goes under ``error``."""
@@ -133,11 +144,13 @@ class BatchRecords(_Shape):
             response = {"status_code": exc.status, "request_id": exc.request_id,
                         "body": exc.body if isinstance(exc.body, dict) else _error_body(exc)}
             return self._line({"id": self._next_id(), "custom_id": item.id,
-                                "response": response, "error": None})
+                                "response": response, "error": None,
+                                "fingerprint": fingerprint(item.body)})
         code = error_kind(exc) if exc else "invalid_input"
         message = exc.message if exc else item.error
         return self._line({"id": self._next_id(), "custom_id": item.id, "response": None,
-                            "error": {"code": code, "message": message}})
+                            "error": {"code": code, "message": message},
+                            "fingerprint": fingerprint(item.body)})
 
     @staticmethod
     def classify(obj: Any) -> Optional[tuple[str, bool]]:

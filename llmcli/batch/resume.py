@@ -7,6 +7,15 @@ appending, the file is compacted, atomically (a new file renamed over the old), 
 holds lines that must go: error records (their ids get a new record now), extra ``ok``
 records of one id, and unreadable lines. So after any number of interrupted and resumed
 runs the file holds exactly one record per input, as a single run would write.
+
+Only a file llmcli batch wrote is ever rewritten: every line must be one of our
+records, except a torn last line that starts like one. Anything else (notes, a
+conversation, pretty-printed JSON) is refused untouched.
+
+Each record carries the fingerprint of the request it answers (records.fingerprint).
+:func:`check_unchanged` compares them with the input now: an input edited between the
+runs (a line inserted at the top of a plain file shifts every line-number id) is
+refused before anything is sent, so no result is ever filed under the wrong prompt.
 """
 
 from __future__ import annotations
@@ -17,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
 from .ids import IdSet
-from .reader import InputError
-from .records import records_for, shape_of
+from .reader import Defaults, InputError, read_items
+from .records import fingerprint, fingerprint_of, records_for, shape_of
 
 
 @dataclass
@@ -31,24 +40,34 @@ class Existing:
     duplicates: int = 0     # extra ok records of an id, dropped
     torn: int = 0           # unreadable lines dropped (a torn last line)
     compacted: bool = False
+    # "id\0fingerprint" of each ok record ("id\0" for one written before fingerprints)
+    prints: IdSet = field(default_factory=IdSet)
 
 
-def _records(path: str, fmt: str) -> Iterator[tuple[bytes, Optional[str], bool]]:
-    """(raw line, id or None if unreadable, ok) for every line of the file."""
+def _records(path: str, fmt: str) -> Iterator[tuple[bytes, Optional[str], bool, Any]]:
+    """(raw line, id or None if unreadable, ok, parsed record) for every line of the
+    file; raises :class:`InputError` for a file that is not our output."""
     classify = records_for(fmt).classify
+    torn: Optional[tuple[int, bytes]] = None
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
             if not raw.strip():
                 continue
+            if torn is not None:      # an unreadable line with more after it: not torn
+                raise InputError(_not_ours(path, torn[0], None, fmt))
             try:
                 obj = json.loads(raw)
-            except ValueError:
-                yield raw, None, False
+            except (ValueError, RecursionError):
+                torn = (number, raw)
                 continue
             found = classify(obj)
             if found is None:
                 raise InputError(_not_ours(path, number, obj, fmt))
-            yield raw, found[0], found[1]
+            yield raw, found[0], found[1], obj
+    if torn is not None:
+        if not torn[1].startswith(b'{"'):     # a torn record starts as every record does
+            raise InputError(_not_ours(path, torn[0], None, fmt))
+        yield torn[1], None, False, None
 
 
 def _not_ours(path: str, number: int, obj: Any, fmt: str) -> str:
@@ -67,16 +86,18 @@ def load(path: str, fmt: str) -> Existing:
         return state
     suspects: set[str] = set()   # ids whose hash was already in: duplicates, or hash twins
     repeats = 0
-    for _, key, ok in _records(path, fmt):
+    for _, key, ok, obj in _records(path, fmt):
         if key is None:
             state.torn += 1
         elif not ok:
             state.failed += 1
         elif state.done.add(key):
             state.ok += 1
+            state.prints.add(f"{key}\0{fingerprint_of(obj) or ''}")
         else:
             suspects.add(key)
             repeats += 1
+            state.prints.add(f"{key}\0{fingerprint_of(obj) or ''}")
     if suspects:
         state.duplicates = _count_duplicates(path, fmt, suspects)
         state.ok += repeats - state.duplicates
@@ -91,7 +112,7 @@ def load(path: str, fmt: str) -> Existing:
 def _count_duplicates(path: str, fmt: str, suspects: set[str]) -> int:
     """How many ok lines repeat an id already recorded ok, compared exactly (the hash
     set only says "maybe")."""
-    kept = sum(1 for _, key, ok in _records(path, fmt) if ok and key in suspects)
+    kept = sum(1 for _, key, ok, _ in _records(path, fmt) if ok and key in suspects)
     return kept - sum(1 for _ in _kept(path, fmt, suspects, only_suspects=True))
 
 
@@ -99,7 +120,7 @@ def _kept(path: str, fmt: str, suspects: set[str], *,
           only_suspects: bool = False) -> Iterator[bytes]:
     """The lines compaction keeps: the first ok record of each id."""
     seen: set[str] = set()
-    for raw, key, ok in _records(path, fmt):
+    for raw, key, ok, _ in _records(path, fmt):
         if not ok or key is None:
             continue
         if key in suspects:
@@ -135,3 +156,27 @@ def _end_with_newline(path: str) -> None:
         f.seek(-1, os.SEEK_END)
         if f.read(1) != b"\n":
             f.write(b"\n")
+
+
+def check_unchanged(path: str, fmt: str, defaults: Defaults, state: Existing,
+                    name: str) -> None:
+    """Refuse to resume when an item that has an ``ok`` record now asks something
+    else than the request that record answers (the input or the flags changed)."""
+    if not state.ok:
+        return
+    changed, first = 0, None
+    for item in read_items(path, fmt, defaults):
+        if item.id not in state.done:
+            continue
+        now = fingerprint(item.body) if item.body is not None else "invalid"
+        if f"{item.id}\0{now}" in state.prints or f"{item.id}\0" in state.prints:
+            continue
+        changed += 1
+        first = first or item
+    if changed and first is not None:
+        raise InputError(
+            f"{name} changed since the run that wrote this output: {changed} item(s) "
+            f"with a record there now ask for something else (the first: id "
+            f"{first.id!r}, line {first.line}), so their records would be wrong; nothing "
+            "was sent. Resume with the same input and request flags (-m, -s, --param, "
+            "...), or start over with --force")

@@ -10,32 +10,72 @@ them are done. The buffer is bounded: an item may start only while it is fewer t
 ``window`` places after the oldest unfinished one, so memory stays flat however long
 the input is, and one slow item holds back at most ``window`` others (``--unordered``
 does not wait at all).
+
+A write that fails (a full disk, an I/O error) raises :class:`FileWriteError` after
+cutting the file back to its last whole record, so a resume finds only whole lines;
+the writer then refuses every further record (the run stops, see engine.py).
+
+The writer also counts the requests that were sent (paid for) and whose records are
+not written yet, and reports the number to ``journal`` (the output's lock file,
+llmcli/core/filelock.py) whenever it changes: after ``kill -9`` it says how many
+results were lost, and will be paid for again on ``--resume``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from typing import IO, Any, BinaryIO, Optional, cast
+import stat
+from typing import IO, Any, BinaryIO, Callable, Optional, cast
+
+from ..core.errors import FileWriteError
 
 
 class FdSink:
     """Whole writes straight to a file descriptor, no Python buffer in between."""
 
-    def __init__(self, fd: int, *, owned: bool = False) -> None:
-        self.fd, self._owned = fd, owned
+    def __init__(self, fd: int, *, owned: bool = False, name: str = "stdout") -> None:
+        self.fd, self._owned, self.name = fd, owned, name
+        # Where the last whole write ended, for a regular file (it can be cut back).
+        self.whole: Optional[int] = None
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                self.whole = os.lseek(fd, 0, os.SEEK_END)
+        except OSError:
+            pass
 
     @classmethod
     def open(cls, path: str, *, append: bool) -> "FdSink":
         """Open ``path`` for records: appended to, or created afresh."""
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-        return cls(os.open(path, flags, 0o644), owned=True)
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as exc:
+            raise _write_error(path, exc) from exc
+        return cls(fd, owned=True, name=path)
 
     def write(self, data: bytes) -> None:
-        """Write all of ``data`` (a short write is continued, never left torn)."""
+        """Write all of ``data`` (a short write is continued, never left torn). On a
+        failure, cut the file back to its last whole write and raise
+        :class:`FileWriteError`."""
         view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view):]
+        try:
+            while view:
+                view = view[os.write(self.fd, view):]
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            self._cut_back()
+            raise _write_error(self.name, exc) from exc
+        if self.whole is not None:
+            self.whole += len(data)
+
+    def _cut_back(self) -> None:
+        if self.whole is not None:
+            try:
+                os.ftruncate(self.fd, self.whole)
+            except OSError:
+                pass    # nothing more to do: resume drops a torn last line
 
     def close(self) -> None:
         """Flush to disk and close, if we opened it."""
@@ -45,6 +85,12 @@ class FdSink:
             except OSError:
                 pass     # not a regular file (a FIFO, /dev/null): nothing to sync
             os.close(self.fd)
+
+
+def _write_error(path: str, exc: OSError) -> FileWriteError:
+    reason = exc.strerror or str(exc)
+    return FileWriteError(f"cannot write records to {path}: {reason}", path=path,
+                          errno=exc.errno)
 
 
 class StreamSink:
@@ -84,27 +130,60 @@ class RecordWriter:
         self.written = 0
         self._pending: dict[int, bytes] = {}
         self._room: Optional[asyncio.Future[None]] = None
+        self.in_flight = 0          # sent (paid) requests whose records are not written
+        self._paid: set[int] = set()    # buffered records of sent requests
+        self.journal: Optional[Callable[[int], None]] = None
+        self.failed: Optional[FileWriteError] = None
 
-    def put(self, seq: int, data: bytes) -> None:
-        """Hand over the record of item ``seq``."""
+    def sent(self) -> None:
+        """An item's first request is going out: from now on it is paid for."""
+        self.in_flight += 1
+        if self.journal:
+            self.journal(self.in_flight)
+
+    def put(self, seq: int, data: bytes, paid: bool = False) -> None:
+        """Hand over the record of item ``seq`` (``paid``: a request was sent for it)."""
+        if self.failed is not None:
+            raise self.failed
         if not self.ordered:
-            self.sink.write(data)
+            self._write(data, int(paid))
             self.written += 1
             return
         if seq != self.next:
             self._pending[seq] = data
+            if paid:
+                self._paid.add(seq)
             return
         chunks, n = [data], seq + 1
         pending = self._pending
         while n in pending:
             chunks.append(pending.pop(n))
             n += 1
-        self.sink.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        settled = int(paid) + (self._settle(seq + 1, n) if self._paid else 0)
+        self._write(chunks[0] if len(chunks) == 1 else b"".join(chunks), settled)
         self.written += len(chunks)
         self.next = n
         if self._room is not None:
             self._room.set_result(None)
             self._room = None
+
+    def _settle(self, start: int, end: int) -> int:
+        """How many of the buffered records ``start..end-1`` were paid for."""
+        paid = self._paid
+        found = [k for k in range(start, end) if k in paid]
+        paid.difference_update(found)
+        return len(found)
+
+    def _write(self, data: bytes, paid: int) -> None:
+        try:
+            self.sink.write(data)
+        except FileWriteError as exc:
+            self.failed = exc
+            raise
+        if paid:
+            self.in_flight -= paid
+            if self.journal:
+                self.journal(self.in_flight)
 
     def has_room(self, seq: int) -> bool:
         """Whether item ``seq`` may start without outgrowing the reorder buffer."""
@@ -120,10 +199,13 @@ class RecordWriter:
     def drain(self) -> None:
         """Write every buffered record, gaps or not (the run is stopping: an item that
         never finished leaves a gap that resume fills)."""
-        if self._pending:
-            chunks = [self._pending[k] for k in sorted(self._pending)]
+        if self._pending and self.failed is None:
+            keys = sorted(self._pending)
+            chunks = [self._pending[k] for k in keys]
             self._pending.clear()
-            self.sink.write(b"".join(chunks))
+            paid = sum(1 for k in keys if k in self._paid)
+            self._paid.clear()
+            self._write(b"".join(chunks), paid)
             self.written += len(chunks)
 
     @property

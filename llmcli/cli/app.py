@@ -46,21 +46,31 @@ def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs on stderr.")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log-file", help="Append debug logs to this file (keys masked).", envvar="LLMCLI_LOG_FILE")] = None,
     config: Annotated[Optional[str], typer.Option("--config", help="Config file to use instead of the user config dir's.", envvar="LLMCLI_CONFIG")] = None,
+    api: Annotated[Optional[str], typer.Option("--api", metavar="API", help="API dialect: openai-chat (default), openai-responses, anthropic or gemini (docs/providers.md).", envvar="LLMCLI_API", show_envvar=False)] = None,
     version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """A fast, scriptable client for OpenAI-compatible LLM APIs."""
     state.debug = debug
     state.config = config
+    state.log_file = str(log_file) if log_file else None
+    if api is not None:
+        from ..core.dialects import names
+
+        if api not in names():
+            raise typer.BadParameter(f"{api!r} is not one of {', '.join(names())}",
+                                     param_hint="--api")
+    state.api = api
     from .output import setup_logging
 
     setup_logging(verbose=verbose, debug=debug, log_file=log_file)
 
 
 def _register() -> None:
-    from . import batch, chat, config_cmd, models
+    from . import batch, batches, chat, config_cmd, models
 
     chat.register(app)
     batch.register(app)
+    batches.register(app)
     models.register(app)
     app.add_typer(config_cmd.app, name="config")
 
@@ -69,16 +79,33 @@ _register()
 
 
 GLOBAL_FLAGS = ("-v", "--verbose", "--debug")
+VALUE_FLAGS = ("--api",)   # global flags that take a value
+
+
+def _hoisted(args: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``args`` into the global flags (with their values) and the rest."""
+    flags: list[str] = []
+    rest: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg in GLOBAL_FLAGS or arg.startswith(tuple(f + "=" for f in VALUE_FLAGS)):
+            flags.append(arg)
+        elif arg in VALUE_FLAGS:
+            flags.extend([arg, next(it, "")])
+        else:
+            rest.append(arg)
+    return flags, rest
 
 
 def hoist_global_flags(args: list[str]) -> list[str]:
-    """Let -v/--verbose/--debug stand anywhere before ``--`` (``llmcli chat hi -v``), as
-    people type them, by moving them in front of the subcommand where Click wants them."""
+    """Let -v/--verbose/--debug and --api stand anywhere before ``--`` (``llmcli chat
+    hi -v``), as people type them, by moving them in front of the subcommand where
+    Click wants them."""
     end = args.index("--") if "--" in args else len(args)
-    flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+    flags, rest = _hoisted(args[:end])
     if not flags:
         return args
-    return flags + [a for a in args[:end] if a not in GLOBAL_FLAGS] + args[end:]
+    return flags + rest + args[end:]
 
 
 def _interrupt(signum: int, frame: object) -> None:

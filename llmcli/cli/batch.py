@@ -12,8 +12,10 @@ import click
 import typer
 
 from . import common as c
+from . import remote as r
 from .env import current
-from .errors import ExitCode, Interrupted, StdoutClosed, add_secret, exit_code_for, safe
+from .errors import (ExitCode, Interrupted, StdoutClosed, add_secret, exit_code_for, report,
+                     safe, state)
 from .output import warn
 
 _RUN = "Batch options"
@@ -66,6 +68,16 @@ def batch(
     max_time: c.MaxTime = None,
     retries: c.Retries = None,
     transport: Transport = "aiohttp",
+    remote: r.RemoteOpt = False,
+    detach: r.DetachOpt = False,
+    status: r.StatusOpt = False,
+    cancel: r.CancelOpt = False,
+    dry_run: r.DryRunOpt = False,
+    endpoint: r.EndpointOpt = None,
+    completion_window: r.WindowOpt = "24h",
+    remote_max_lines: r.MaxLinesOpt = 50_000,
+    remote_max_bytes: r.MaxBytesOpt = 190_000_000,
+    poll_interval: r.PollOpt = 60.0,
 ) -> None:
     """Run a file of prompts concurrently: exactly one JSONL record per input.
 
@@ -78,14 +90,32 @@ def batch(
 
     if resume and not output:
         raise click.UsageError("--resume needs -o FILE: it finishes the run in that file")
+    from .paths import check_distinct
+
+    check_distinct([("INPUT", input), ("-o", output),
+                    ("--summary-json", str(summary_json) if summary_json else None),
+                    ("--log-file", state.log_file)])
     if summary_json and not _writable(summary_json):
         raise click.UsageError(f"--summary-json: cannot write {summary_json}: not a file "
                                "in a writable folder")
     settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                               timeout=timeout, max_time=max_time, retries=retries)
-    options = c.client_options(settings)
+    options = c.client_options(settings, key_in_budget=False)
     for secret in options.secrets():    # header credentials too, not only the key
         add_secret(secret)
+    if remote or detach or status or cancel or dry_run:
+        if not remote:
+            raise click.UsageError("--detach, --status, --cancel and --dry-run go with --remote")
+        code = r.run_remote(
+            input=input, output=output, options=options, input_format=input_format,
+            output_format=output_format, resume=resume, force=force, quiet=quiet,
+            defaults=_defaults(settings, system, temperature, max_tokens, param),
+            detach=detach, status=status, cancel=cancel, dry_run=dry_run, endpoint=endpoint,
+            window=completion_window, max_lines=remote_max_lines, max_bytes=remote_max_bytes,
+            poll_interval=poll_interval)
+        if code:
+            raise typer.Exit(code)
+        return
     engine = EngineOptions(concurrency=concurrency, rpm=rpm, tpm=tpm, fail_fast=fail_fast,
                            grace=grace, retry=options.retry, max_time=options.max_time)
     spec = JobSpec(input=input, output=output, input_format=input_format,
@@ -132,6 +162,8 @@ def _run(spec: Any, options: Any, quiet: bool, summary_json: Optional[Path]) -> 
     data = summary(outcome, spec.output)
     code = _exit_code(outcome)
     data["exit_code"] = int(code)
+    if outcome.stopped == "write-error" and outcome.error is not None:
+        report(outcome.error)     # the one error line, then the summary and how to resume
     _report(job, outcome, data, quiet)
     if summary_json:
         _write_summary(summary_json, data)
@@ -177,7 +209,7 @@ def _prepare(job: Any) -> None:
 def _exit_code(outcome: Any) -> ExitCode:
     if outcome.stopped == "interrupted":
         return ExitCode.INTERRUPTED
-    if outcome.stopped == "fail-fast" and outcome.error is not None:
+    if outcome.stopped in ("fail-fast", "write-error") and outcome.error is not None:
         return exit_code_for(outcome.error)
     return ExitCode.BATCH_PARTIAL if outcome.stats.failed or outcome.not_run else ExitCode.OK
 
@@ -195,7 +227,9 @@ def _report(job: Any, outcome: Any, data: dict[str, Any], quiet: bool) -> None:
 
 def _next_step(job: Any, outcome: Any) -> str:
     """The command that finishes the run (items not run, and failed ones retried)."""
-    what = (f"{outcome.stopped}: {outcome.not_run} item(s) not run" if outcome.stopped
+    stopped = {"write-error": "stopped by the failed write"}.get(outcome.stopped or "",
+                                                                 outcome.stopped)
+    what = (f"{stopped}: {outcome.not_run} item(s) not run" if outcome.stopped
             else f"{outcome.stats.failed} item(s) failed")
     if not job.spec.output:
         return f"llmcli: {what}; records went to stdout, so only a run with -o FILE can be resumed"

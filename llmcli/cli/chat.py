@@ -58,29 +58,42 @@ def _command(stream: bool) -> Callable[..., None]:
                                      param_hint="--conversation")
         settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                                   timeout=timeout, max_time=max_time, retries=retries)
-        history = load_history(messages, conversation)
-        if conversation is not None:   # before sending: a paid reply must not be lost
-            from .conversation import check_writable
+        from .conversation import conversation_lock
 
-            check_writable(conversation)
-        if wants_interactive(interactive, prompt, messages, json_out):
-            from .interactive import run_session
-
-            return run_session(settings, prompt, system, history, conversation,
-                               c.request_params(settings, temperature, max_tokens, param))
-        text = gather_prompt(prompt, no_stdin=no_stdin, has_messages=bool(history))
-        body = build_body(settings, text, system, temperature, max_tokens, param, history,
-                          stream=stream)
-        from ..core.client import Client
-
-        with Client(c.client_options(settings)) as client:
-            reply = (print_stream if stream else print_chat)(client, body, json_out)
-        if conversation is not None:   # only a whole turn is written, never a cut one
-            from .conversation import save_conversation, with_reply
-
-            save_conversation(conversation, with_reply(body["messages"], reply))
+        with conversation_lock(conversation):   # one turn at a time on one file
+            _turn(settings, stream, prompt, system, temperature, max_tokens, param, messages,
+                  conversation, interactive, json_out, no_stdin)
 
     return command
+
+
+def _turn(settings: Any, stream: bool, prompt: Optional[str], system: Optional[str],
+          temperature: Optional[float], max_tokens: Optional[int], param: Optional[list[str]],
+          messages: Optional[Path], conversation: Optional[Path], interactive: bool,
+          json_out: bool, no_stdin: bool) -> None:
+    """One chat or stream command, once ``conversation``'s lock is held."""
+    history = load_history(messages, conversation)
+    if conversation is not None:   # before sending: a paid reply must not be lost
+        from .conversation import check_writable
+
+        check_writable(conversation)
+    if wants_interactive(interactive, prompt, messages, json_out):
+        from .interactive import run_session
+
+        run_session(settings, prompt, system, history, conversation,
+                    c.request_params(settings, temperature, max_tokens, param))
+        return
+    text = gather_prompt(prompt, no_stdin=no_stdin, has_messages=bool(history))
+    body = build_body(settings, text, system, temperature, max_tokens, param, history,
+                      stream=stream)
+    from ..core.client import Client
+
+    with Client(c.client_options(settings)) as client:
+        reply = (print_stream if stream else print_chat)(client, body, json_out)
+    if conversation is not None:   # only a whole turn is written, never a cut one
+        from .conversation import save_turn, with_reply
+
+        save_turn(conversation, with_reply(body["messages"], reply))
 
 
 def load_history(messages: Optional[Path], conversation: Optional[Path]) -> list[dict[str, Any]]:

@@ -47,14 +47,21 @@ def settings_for(*, profile: Optional[str] = None, base_url: Optional[str] = Non
     env = current()
     settings = load_settings(config=env.config, profile=profile, environ=env.environ, flags={
         "base_url": base_url, "model": model, "timeout": timeout, "max_time": max_time,
-        "max_retries": retries, **flags})
+        "max_retries": retries, "api": env.api, **flags})
     add_secret(settings.values.get("api_key"))
+    if settings.warnings:
+        from .output import warn
+
+        for message in settings.warnings:
+            warn(message)
     return settings
 
 
-def client_options(settings: Settings) -> Any:
-    """The core's options, with the resolved key registered for masking."""
-    options = settings.client_options()
+def client_options(settings: Settings, *, key_in_budget: bool = True) -> Any:
+    """The core's options, with the resolved key registered for masking. The time
+    ``api_key_cmd`` takes counts against --max-time unless ``key_in_budget`` is off
+    (batch: --max-time is each item's budget)."""
+    options = settings.client_options(key_in_budget=key_in_budget)
     add_secret(options.api_key)
     return options
 

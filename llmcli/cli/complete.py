@@ -34,11 +34,17 @@ def config_values(kind: str, config: Optional[str] = None) -> list[str]:
     return []
 
 
+def _printable(name: str) -> bool:
+    """One line a shell can offer: no line break or other control character (a name
+    with one is skipped, never offered cut in two)."""
+    return name.isprintable()
+
+
 def main(kind: str, args: list[str]) -> int:
     """Print the values, one per line; ``--config FILE`` in ``args`` picks the file."""
     config = None
     if "--config" in args[:-1]:
         config = args[args.index("--config") + 1]
-    values = config_values(kind, config)
+    values = [v for v in config_values(kind, config) if _printable(v)]
     sys.stdout.write("".join(f"{v}\n" for v in values))
     return 0

@@ -5,16 +5,77 @@ plus the reply. It is only ever replaced whole, atomically: the new content goes
 temporary file in the same directory, is flushed to disk, and is renamed over the old
 one, so a run killed at any moment leaves either the old conversation or the new one,
 never half of either.
+
+One writer at a time: a turn holds the file's lock (llmcli/core/filelock.py) from
+before it reads the conversation until it has saved the reply, so two turns at once
+cannot both read the same history and have one overwrite the other. A second turn
+waits up to :data:`LOCK_WAIT` seconds, then fails (exit 75) before sending anything.
+A reply that was paid for but cannot be saved is never dropped: it goes to a file
+beside the conversation, whose path is said on stderr (exit 74).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import contextlib
+import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 Messages = list[dict[str, Any]]
+LOCK_WAIT = 5.0     # seconds a turn waits for another turn on the same file
+
+
+@contextlib.contextmanager
+def conversation_lock(path: Optional[Path]) -> Iterator[None]:
+    """Hold ``path``'s lock for a whole turn (or session); nothing for no file."""
+    if path is None:
+        yield
+        return
+    from ..core.filelock import FileLock, lockable
+
+    check_writable(path)    # a folder that is not there fails as a usage error, first
+    if not lockable(str(path)):
+        yield
+        return
+    lock = FileLock(str(path)).acquire(LOCK_WAIT)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def save_turn(path: Path, messages: Messages) -> None:
+    """Save the conversation after a paid reply. If ``path`` cannot be written, the
+    conversation goes to ``FILE.reply-<time>.json`` beside it (or in the temporary
+    folder) and :class:`FileWriteError` says where."""
+    from ..core.errors import FileWriteError
+
+    try:
+        save_conversation(path, messages)
+        return
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        errno = exc.errno
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for folder in (path.parent if str(path.parent) else Path("."), Path(_tmpdir())):
+        spare = folder / f"{path.name}.reply-{stamp}.json"
+        try:
+            save_conversation(spare, messages)
+        except OSError:
+            continue
+        raise FileWriteError(f"cannot save the conversation to {path} ({reason}); it is "
+                             f"saved, with this reply, in {spare}", path=str(path), errno=errno)
+    raise FileWriteError(f"cannot save the conversation to {path} ({reason}), nor beside "
+                         "it: the reply printed above is the only copy", path=str(path),
+                         errno=errno)
+
+
+def _tmpdir() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()
 
 
 def load_conversation(path: Path) -> Messages:

@@ -49,6 +49,8 @@ class Environment:
     debug: bool = False
     json_errors: bool = False
     config: Optional[str] = None       # --config, for the commands that load settings
+    api: Optional[str] = None          # --api, the same
+    log_file: Optional[str] = None     # --log-file: batch keeps its outputs apart from it
     secrets: list[str] = field(default_factory=list)
     # Undo what the run set on process-wide objects (logging handlers), newest first.
     cleanups: list[Callable[[], None]] = field(default_factory=list)

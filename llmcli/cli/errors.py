@@ -11,9 +11,11 @@ import os
 from enum import IntEnum
 from typing import Any, Optional
 
-from ..core.errors import (APIConnectionError, APIError, AuthenticationError, ConfigError,
-                           LLMCLIError, PermissionDeniedError, error_kind)
+from ..core.errors import (APIConnectionError, APIError, AuthenticationError, BusyError,
+                           ConfigError, FileWriteError, LLMCLIError, PermissionDeniedError,
+                           error_kind)
 from ..core.options import redact
+from ..core.sanitize import neutralize
 from .env import current
 
 
@@ -28,6 +30,8 @@ class ExitCode(IntEnum):
     API = 5              # any other API error, after retries: 4xx, 5xx, invalid response
     NETWORK = 6          # no answer: connection refused/reset/dropped, timeouts, --max-time
     BATCH_PARTIAL = 7    # batch: some items failed, the others succeeded
+    IO_ERROR = 74        # a file could not be written: disk full, I/O error (sysexits EX_IOERR)
+    BUSY = 75            # another llmcli is writing the same file; try again (EX_TEMPFAIL)
     INTERRUPTED = 130    # Ctrl-C or SIGTERM
     BROKEN_PIPE = 141    # the reader of stdout went away (`| head -1`), as SIGPIPE would
 
@@ -35,6 +39,8 @@ class ExitCode(IntEnum):
 # Most specific first: the first class an error is an instance of decides.
 EXIT_CODES: list[tuple[type[LLMCLIError], ExitCode]] = [
     (ConfigError, ExitCode.CONFIG),
+    (BusyError, ExitCode.BUSY),
+    (FileWriteError, ExitCode.IO_ERROR),
     (AuthenticationError, ExitCode.AUTH),
     (PermissionDeniedError, ExitCode.AUTH),
     (APIConnectionError, ExitCode.NETWORK),
@@ -66,7 +72,7 @@ class _RunState:
     old module-level name: ``state.json_errors = True`` sets it on the run in
     progress, so nothing one run sets is seen by the next."""
 
-    _FIELDS = ("debug", "json_errors", "config", "secrets")
+    _FIELDS = ("debug", "json_errors", "config", "api", "secrets", "log_file")
 
     def __getattr__(self, name: str) -> Any:
         if name not in self._FIELDS:
@@ -90,8 +96,9 @@ def add_secret(secret: Optional[str]) -> None:
 
 
 def safe(text: str) -> str:
-    """``text`` with every registered secret masked."""
-    return redact(text, current().secrets)
+    """``text`` as it may reach stderr or a log: every registered secret masked, and
+    control characters and terminal escapes from a server made visible, not obeyed."""
+    return neutralize(redact(text, current().secrets))
 
 
 def _payload(kind: str, message: str) -> dict[str, Any]:

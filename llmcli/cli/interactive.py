@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 from ..config import Settings
 from ..core.errors import LLMCLIError
 from . import common as c
-from .conversation import Messages, save_conversation, with_reply
+from .conversation import Messages, save_conversation, save_turn, with_reply
 from .env import current
 from .errors import report, safe
 from .output import Out
@@ -79,7 +79,10 @@ class Session:
             report(exc)   # one line, as anywhere else; the session goes on
             return
         self.messages = with_reply(sent, reply)
-        self.persist()
+        try:
+            self.persist()
+        except LLMCLIError as exc:   # saved aside, and said where: the session goes on
+            report(exc)
 
     def handle(self, line: str) -> bool:
         """Act on one input line; False when the session should end."""
@@ -138,7 +141,7 @@ class Session:
     def persist(self) -> None:
         """With ``--conversation``, the file follows every change."""
         if self.conversation is not None:
-            save_conversation(self.conversation, self.messages)
+            save_turn(self.conversation, self.messages)
 
 
 def run_session(settings: Settings, prompt: Optional[str], system: Optional[str],

@@ -12,17 +12,22 @@ from __future__ import annotations
 import datetime
 import math
 import os
-import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from ..core.errors import ConfigError
-from ..core.options import DEFAULT_BASE_URL, ClientOptions, mask_key, redact
+from ..core.dialects import DEFAULT_API, DIALECTS, Spec, spec
+from ..core.options import DEFAULT_BASE_URL, ClientOptions, mask_key, mask_url, redact
 from ..core.retry import RetryPolicy
 from .files import ConfigFile, config_path, load_config_file
 
 KEY_FIELDS = ("api_key", "api_key_env", "api_key_cmd")
+API_NAMES = tuple(DIALECTS)
+# Settings whose default comes from the dialect (an `api: anthropic` profile talks to
+# api.anthropic.com with x-api-key unless it says otherwise).
+DIALECT_DEFAULTS = ("base_url", "auth_header", "auth_scheme")
 
 
 def _str_map(value: Any) -> bool:
@@ -33,6 +38,7 @@ def _str_map(value: Any) -> bool:
 
 # name -> (type check, human type name, default)
 SCHEMA: dict[str, tuple[Callable[[Any], bool], str, Any]] = {
+    "api": (lambda v: v in API_NAMES, "one of " + ", ".join(API_NAMES), DEFAULT_API),
     "base_url": (lambda v: isinstance(v, str), "a string", DEFAULT_BASE_URL),
     "api_key": (lambda v: isinstance(v, str), "a string", None),
     "api_key_env": (lambda v: isinstance(v, str), "a string", None),
@@ -50,6 +56,7 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str, Any]] = {
     "params": (lambda v: isinstance(v, dict), "a mapping of body fields", None),
     "auth_header": (lambda v: isinstance(v, str), "a string", "Authorization"),
     "auth_scheme": (lambda v: isinstance(v, str), "a string", "Bearer"),
+    "auth_query": (lambda v: isinstance(v, str) and bool(v), "a query parameter name", None),
     "ca_bundle": (lambda v: isinstance(v, str), "a path", None),
     "system_trust": (lambda v: isinstance(v, bool), "true or false", False),
     "verify": (lambda v: isinstance(v, bool), "true or false", True),
@@ -63,7 +70,7 @@ ENV_PARSERS: dict[str, Callable[[str], Any]] = {
     "base_url": str, "api_key": str, "api_key_env": str, "api_key_cmd": str, "model": str,
     "system": str, "temperature": float, "max_tokens": int, "timeout": float,
     "connect_timeout": float, "max_time": float, "max_retries": int, "ca_bundle": str,
-    "proxy": str, "auth_header": str, "auth_scheme": str,
+    "proxy": str, "auth_header": str, "auth_scheme": str, "api": str, "auth_query": str,
 }
 OPENAI_ENV = {"OPENAI_API_KEY": "api_key", "OPENAI_BASE_URL": "base_url"}
 
@@ -93,49 +100,87 @@ class Settings:
     profile: Optional[str] = None
     profiles: list[str] = field(default_factory=list)
     environ: Optional[Mapping[str, str]] = field(default=None, repr=False)  # None: os.environ
+    warnings: list[str] = field(default_factory=list)   # for the command to show
 
     def __getitem__(self, name: str) -> Any:
+        if name in DIALECT_DEFAULTS:
+            return self.effective().get(name)
         return self.values.get(name)
 
-    def api_key(self) -> Optional[str]:
-        """Resolve the key: a literal, an env var's value, or a command's output."""
+    def api_key(self, budget: Optional[float] = None) -> Optional[str]:
+        """Resolve the key: a literal, an env var's value, or a command's output (which
+        may take at most ``budget`` seconds, what --max-time leaves); for a native
+        dialect with none set, its own variable (ANTHROPIC_API_KEY, ...)."""
+        env = os.environ if self.environ is None else self.environ
+        defaults = spec(self.values.get("api") or DEFAULT_API)
+        if self._from_default("api_key", defaults) and defaults.key_env != "OPENAI_API_KEY":
+            return env.get(defaults.key_env) or None
         if self.values.get("api_key"):
             return self.values["api_key"]
         if self.values.get("api_key_env"):
             name = self.values["api_key_env"]
-            value = (os.environ if self.environ is None else self.environ).get(name)
+            value = env.get(name)
             if not value:
                 raise ConfigError(f"api_key_env names ${name}, which is not set",
                                   key="api_key_env")
             return value
         if self.values.get("api_key_cmd"):
-            return run_key_command(self.values["api_key_cmd"])
+            return run_key_command(self.values["api_key_cmd"], budget=budget)
         return None
 
-    def client_options(self, *, resolve_key: bool = True) -> ClientOptions:
-        """What the core's clients need."""
-        v = self.values
+    def client_options(self, *, resolve_key: bool = True, key_in_budget: bool = True,
+                       clock: Callable[[], float] = time.monotonic) -> ClientOptions:
+        """What the core's clients need. ``max_time`` bounds ``api_key_cmd`` too: the
+        command may run at most that long, and with ``key_in_budget`` (one request,
+        not batch's per-item budget) the time it took is taken off the budget."""
+        v = self.effective()
         verify: Any = v["ca_bundle"] or v["verify"]
+        max_time = float(v["max_time"]) if v["max_time"] else None
+        started = clock()
+        key = self.api_key(budget=max_time) if resolve_key else None
+        if max_time is not None and key_in_budget:
+            max_time = max(max_time - (clock() - started), 1e-6)   # 0 would mean no limit
         return ClientOptions(
-            base_url=v["base_url"], api_key=self.api_key() if resolve_key else None,
+            base_url=v["base_url"], api_key=key,
             auth_header=v["auth_header"], auth_scheme=v["auth_scheme"],
+            auth_query=v["auth_query"], api=v["api"],
             headers={k: str(x) for k, x in (v["headers"] or {}).items()},
             query={k: str(x) for k, x in (v["query"] or {}).items()},
             connect_timeout=float(v["connect_timeout"]), read_timeout=float(v["timeout"]),
-            max_time=float(v["max_time"]) if v["max_time"] else None,
+            max_time=max_time,
             retry=RetryPolicy(max_retries=int(v["max_retries"])), verify=verify,
             system_trust=bool(v["system_trust"]), proxy=v["proxy"])
+
+    def effective(self) -> dict[str, Any]:
+        """The values, with the dialect's defaults where no layer set one."""
+        defaults = spec(self.values.get("api") or DEFAULT_API)
+        values = dict(self.values)
+        for name in DIALECT_DEFAULTS:
+            if self._from_default(name, defaults):
+                values[name] = getattr(defaults, name)
+        return values
+
+    def _from_default(self, name: str, defaults: Spec) -> bool:
+        """Whether ``name`` is unset for this dialect: a default, or an OPENAI_*
+        variable while the dialect is not OpenAI's (OPENAI_BASE_URL must not send
+        Anthropic requests to OpenAI, nor OPENAI_API_KEY go to Google)."""
+        source = self.sources.get(name, "default")
+        return source == "default" or (source.startswith("env:OPENAI_")
+                                       and defaults.key_env != "OPENAI_API_KEY")
 
     def shown(self) -> list[tuple[str, str, str]]:
         """(name, value, source) rows for `config show`: the key masked, and any
         credential in headers, query or the proxy URL too."""
         secrets = self.client_options(resolve_key=False).secrets()
         rows = []
+        values = self.effective()
         for name in SCHEMA:
-            value = self.values.get(name)
+            value = values.get(name)
             if value is None:
                 continue
             text = mask_key(value) if name == "api_key" else redact(_show(value), secrets)
+            if name in ("base_url", "proxy"):
+                text = mask_url(text)     # a URL's password, however short
             rows.append((name, text, self.sources.get(name, "default")))
         return rows
 
@@ -146,18 +191,13 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def run_key_command(command: str) -> str:
-    """Run ``api_key_cmd`` (for password managers); its first line is the key."""
-    try:
-        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise ConfigError("api_key_cmd took longer than 60s", key="api_key_cmd") from None
-    key = done.stdout.strip().splitlines()[0].strip() if done.stdout.strip() else ""
-    if done.returncode != 0 or not key:
-        raise ConfigError(f"api_key_cmd failed (exit {done.returncode}) or printed nothing",
-                          key="api_key_cmd")
-    return key
+def run_key_command(command: str, budget: Optional[float] = None) -> str:
+    """Run ``api_key_cmd`` (for password managers); its first line is the key. It may
+    take at most 60 s, or ``budget`` seconds when --max-time leaves less
+    (llmcli/config/keycmd.py: a child left holding the pipe cannot hold llmcli)."""
+    from .keycmd import run_key_command as run
+
+    return run(command, budget)
 
 
 def load_settings(*, config: Optional[str] = None, profile: Optional[str] = None,
@@ -183,7 +223,27 @@ def load_settings(*, config: Optional[str] = None, profile: Optional[str] = None
     llmcli_env = {f"LLMCLI_{name.upper()}": name for name in ENV_PARSERS}
     _apply(values, sources, _env_layer(env, llmcli_env))
     _apply(values, sources, _layer(flags or {}, "flag"))
-    return Settings(values, sources, path, cfg is not None, chosen, sorted(profiles), environ)
+    settings = Settings(values, sources, path, cfg is not None, chosen, sorted(profiles), environ)
+    if cfg is not None:
+        settings.warnings.extend(_exposed_key(cfg))
+    return settings
+
+
+def _exposed_key(cfg: ConfigFile) -> list[str]:
+    """A warning, as ssh gives, when a file that holds a key is readable by others."""
+    if os.name != "posix":
+        return []
+    profiles = cfg.data.get("profiles") if isinstance(cfg.data.get("profiles"), dict) else {}
+    holds_key = bool(cfg.data.get("api_key")) or any(
+        isinstance(p, dict) and p.get("api_key") for p in profiles.values())
+    try:
+        mode = os.stat(cfg.path).st_mode
+    except OSError:
+        return []
+    if not holds_key or not mode & 0o044:
+        return []
+    return [f"{cfg.path} holds an API key and is readable by "
+            f"{'group and others' if mode & 0o004 else 'its group'}: chmod 600 {cfg.path}"]
 
 
 Layer = dict[str, tuple[Any, str]]   # name -> (value, where it came from)

@@ -105,6 +105,28 @@ profiles:
   #   api_key_env: MISTRAL_API_KEY
   #   model: mistral-small-latest
 
+  # Anthropic, natively (the Messages API): x-api-key and anthropic-version headers,
+  # base_url https://api.anthropic.com/v1, max_tokens 4096 unless set.
+  # anthropic:
+  #   api: anthropic
+  #   api_key_env: ANTHROPIC_API_KEY
+  #   model: claude-sonnet-4-5
+  #   # max_tokens: 8192
+
+  # Google Gemini, natively (generateContent): base_url
+  # https://generativelanguage.googleapis.com/v1beta, the key in x-goog-api-key.
+  # google:
+  #   api: gemini
+  #   api_key_env: GEMINI_API_KEY
+  #   model: gemini-2.5-flash
+  #   # auth_query: key     # send the key as ?key=... instead of the header
+
+  # OpenAI's Responses API (also served by vLLM, Ollama, llama.cpp, LM Studio).
+  # responses:
+  #   api: openai-responses
+  #   api_key_env: OPENAI_API_KEY
+  #   model: gpt-4.1-mini
+
   # Google Gemini, through its OpenAI-compatible endpoint.
   # gemini:
   #   base_url: https://generativelanguage.googleapis.com/v1beta/openai

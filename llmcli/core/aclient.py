@@ -14,9 +14,10 @@ import json
 import time
 from typing import Any, Awaitable, Callable, Mapping, NamedTuple, Optional
 
-from .chat import ChatResult, check_status, parse_chat, parse_models
+from .chat import ChatResult, check_status, parse_chat
+from .dialects import HTTPRequest, get_dialect
 from .errors import APIConnectionError, APITimeoutError, ConfigError
-from .options import ClientOptions, log, redact
+from .options import ClientOptions, log, mask_url, redact
 from .retry import Attempts, Deadline
 
 
@@ -36,6 +37,7 @@ class AsyncClient:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         options.validate()
         self.options = options
+        self.dialect = get_dialect(options.api)
         self._sleep = sleep
         if backend == "aiohttp" and transport is None:
             self._transport: Any = _AiohttpTransport(options, pool_size)
@@ -55,31 +57,33 @@ class AsyncClient:
         await self._transport.aclose()
 
     async def list_models(self) -> list[dict[str, Any]]:
-        """`GET /models`."""
-        response, _ = await self._send("GET", "/models", None)
-        return parse_models(response.body, response.status, response.headers)
+        """The model objects the server offers (`GET /models` or the dialect's own)."""
+        response, _ = await self._send(self.dialect.models_request())
+        return self.dialect.parse_models(response.body, response.status, response.headers)
 
     async def chat(self, body: dict[str, Any],
                    on_response: Optional[Callable[[RawResponse], None]] = None, *,
                    deadline: Optional[Deadline] = None) -> ChatResult:
-        """`POST /chat/completions` with retries. ``on_response`` sees every answer,
+        """One reply to a canonical chat ``body``, in the client's dialect, with
+        retries. ``on_response`` sees every answer,
         errors included (batch reads rate-limit headers from it). ``deadline`` replaces
         the per-call ``max_time`` budget (batch runs its own retry loop around calls)."""
-        response, attempts = await self._send("POST", "/chat/completions", body, on_response,
-                                              deadline)
+        response, attempts = await self._send(self.dialect.build_request(body, stream=False),
+                                              on_response, deadline)
         result = parse_chat(response.body, response.status, response.headers,
-                            self.options.secrets())
+                            self.options.secrets(), self.dialect)
         result.attempts = attempts
         return result
 
-    async def _send(self, method: str, path: str, body: Optional[dict[str, Any]],
+    async def _send(self, req: HTTPRequest,
                     on_response: Optional[Callable[[RawResponse], None]] = None,
                     deadline: Optional[Deadline] = None) -> tuple[RawResponse, int]:
-        content = None if body is None else json.dumps(body).encode()
-        headers = self.options.request_headers()
+        method = req.method
+        content = None if req.body is None else json.dumps(req.body).encode()
+        headers = req.headers | self.options.request_headers()
         if content is not None:
             headers["content-type"] = "application/json"
-        url = self.options.url(path)
+        url = self.options.url(req.path)
         deadline = deadline or Deadline(self.options.max_time)
         for attempt in Attempts(self.options.retry, deadline):
             if attempt.delay:
@@ -90,12 +94,14 @@ class AsyncClient:
                 read = deadline.cap(self.options.read_timeout)
                 try:
                     response = await self._transport.request(method, url, headers, content,
-                                                             connect, read, deadline.remaining())
+                                                             connect, read, deadline.remaining(),
+                                                             req.query)
                 except APITimeoutError:
                     deadline.check()   # the budget ran out: say so rather than "timeout"
                     raise
                 if log.isEnabledFor(20):
-                    log.info("%s %s -> %d in %.0f ms", method, redact(url, self.options.secrets()),
+                    shown = mask_url(redact(url, self.options.secrets()))
+                    log.info("%s %s -> %d in %.0f ms", method, shown,
                              response.status, (time.perf_counter() - started) * 1000)
                 if on_response is not None:
                     on_response(response)
@@ -151,15 +157,18 @@ class _AiohttpTransport:
 
     async def request(self, method: str, url: str, headers: dict[str, str],
                       content: Optional[bytes], connect: Optional[float],
-                      read: Optional[float], total: Optional[float] = None) -> RawResponse:
-        """One request; ``total`` bounds it as a whole (what is left of --max-time)."""
+                      read: Optional[float], total: Optional[float] = None,
+                      query: Optional[dict[str, str]] = None) -> RawResponse:
+        """One request; ``total`` bounds it as a whole (what is left of --max-time);
+        ``query`` adds to the options' query parameters."""
         aiohttp = self._aiohttp
+        params = {**(self._params or {}), **query} if query else self._params
         session = self._session or self._open()
         timeout = aiohttp.ClientTimeout(total=total, connect=connect, sock_read=read)
         try:
             # No redirects: the key would follow in whatever header carries it.
             async with session.request(method, url, data=content, headers=headers,
-                                       params=self._params, timeout=timeout,
+                                       params=params, timeout=timeout,
                                        allow_redirects=False, proxy=self._proxy,
                                        proxy_auth=self._proxy_auth) as resp:
                 body = await resp.read()
@@ -200,8 +209,10 @@ class _HttpxTransport:
 
     async def request(self, method: str, url: str, headers: dict[str, str],
                       content: Optional[bytes], connect: Optional[float],
-                      read: Optional[float], total: Optional[float] = None) -> RawResponse:
-        """One request; ``total`` bounds it as a whole (what is left of --max-time)."""
+                      read: Optional[float], total: Optional[float] = None,
+                      query: Optional[dict[str, str]] = None) -> RawResponse:
+        """One request; ``total`` bounds it as a whole (what is left of --max-time);
+        ``query`` adds to the options' query parameters."""
         import httpx
 
         from .client import map_httpx_errors
@@ -210,7 +221,8 @@ class _HttpxTransport:
         try:
             with map_httpx_errors(self._options):
                 resp = await asyncio.wait_for(self._http.request(
-                    method, url, content=content, headers=headers, timeout=timeout), total)
+                    method, url, content=content, headers=headers, timeout=timeout,
+                    params=query or None), total)
         except asyncio.TimeoutError as exc:
             raise APITimeoutError(f"timeout talking to {self._options.shown_url()}") from exc
         return RawResponse(resp.status_code, resp.headers, resp.content)

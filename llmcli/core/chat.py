@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from .errors import (APIError, InvalidResponseError, RateLimitError, ServerError, shorten,
                      status_error)
-from .options import redact, redact_obj
+from .options import redact, redact_json_bytes, redact_obj
 from .retry import parse_retry_after
+
+if TYPE_CHECKING:
+    from .dialects.protocol import Dialect
 
 
 @dataclass
@@ -62,7 +65,7 @@ def check_status(status: int, headers: Mapping[str, str], body: bytes,
     the key back ("Incorrect API key provided: ..."): ``secrets`` are masked."""
     if 200 <= status < 300:
         return
-    exc = status_error(status, body, headers.get("content-type", ""), headers.get("x-request-id"))
+    exc = status_error(status, body, headers.get("content-type", ""), request_id_of(headers))
     if 300 <= status < 400:
         # Redirects are not followed: the key (in whatever header) would go along.
         where = headers.get("location") or "another URL"
@@ -86,11 +89,21 @@ def redact_error(exc: APIError, secrets: Sequence[str]) -> APIError:
     return exc
 
 
+def request_id_of(headers: Mapping[str, str]) -> Optional[str]:
+    """The request id a server sent: `x-request-id` (OpenAI and most), `request-id`
+    (Anthropic)."""
+    return headers.get("x-request-id") or headers.get("request-id")
+
+
 def load_json(body: bytes, status: int, request_id: Optional[str]) -> Any:
     """Parse a success body, or raise :class:`InvalidResponseError` saying what came."""
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError) as exc:   # RecursionError: nested too deeply
+        if isinstance(exc, RecursionError):
+            raise InvalidResponseError(f"the server answered {status} with JSON nested too "
+                                       "deeply to read", status=status,
+                                       request_id=request_id) from None
         sample = shorten(body.decode("utf-8", "replace"), 80) or "an empty body"
         raise InvalidResponseError(
             f"the server answered {status} with a body that is not JSON: {sample!r}",
@@ -98,10 +111,16 @@ def load_json(body: bytes, status: int, request_id: Optional[str]) -> Any:
 
 
 def parse_chat(body: bytes, status: int, headers: Mapping[str, str],
-               secrets: Sequence[str] = ()) -> ChatResult:
-    """A chat completion from a 2xx response; ``secrets`` are masked in errors."""
+               secrets: Sequence[str] = (), dialect: Optional["Dialect"] = None) -> ChatResult:
+    """A chat reply from a 2xx response, parsed by ``dialect`` (default: Chat
+    Completions). ``secrets`` are masked in the body's text before it is parsed, so
+    neither the reply nor ``raw`` nor an error holds one."""
+    body = redact_json_bytes(body, secrets)
     try:
-        result = _parse_chat(body, status, headers)
+        if dialect is None:
+            result = parse_chat_body(body, status, headers)
+        else:
+            result = dialect.parse_response(body, status, headers)
     except APIError as exc:
         redact_error(exc, secrets)
         raise
@@ -110,8 +129,9 @@ def parse_chat(body: bytes, status: int, headers: Mapping[str, str],
     return result
 
 
-def _parse_chat(body: bytes, status: int, headers: Mapping[str, str]) -> ChatResult:
-    request_id = headers.get("x-request-id")
+def parse_chat_body(body: bytes, status: int, headers: Mapping[str, str]) -> ChatResult:
+    """A `chat.completion` object as a :class:`ChatResult`."""
+    request_id = request_id_of(headers)
     obj: Any = load_json(body, status, request_id)
     if isinstance(obj, dict) and obj.get("error"):
         raise stream_error(obj, request_id, streaming=False)
@@ -129,7 +149,7 @@ def _parse_chat(body: bytes, status: int, headers: Mapping[str, str]) -> ChatRes
 
 def parse_models(body: bytes, status: int, headers: Mapping[str, str]) -> list[dict[str, Any]]:
     """The model objects of a `GET /models` response (OpenAI's `data` list, or a bare list)."""
-    obj = load_json(body, status, headers.get("x-request-id"))
+    obj = load_json(body, status, request_id_of(headers))
     data = obj.get("data") if isinstance(obj, dict) else obj
     if not isinstance(data, list):
         raise InvalidResponseError("the models response has no `data` list", status=status)
@@ -155,11 +175,13 @@ def stream_error(obj: dict[str, Any], request_id: Optional[str] = None, *,
     err = obj.get("error")
     fields = err if isinstance(err, dict) else {}
     message = str(fields.get("message") or err or "error")
-    kind, code = _opt_str(fields.get("type")), _opt_str(fields.get("code"))
+    # Gemini names the kind in `status` (RESOURCE_EXHAUSTED), the others in `type`.
+    kind = _opt_str(fields.get("type") or fields.get("status"))
+    code = _opt_str(fields.get("code"))
     label = "error in stream" if streaming else "the server answered 200 with an error"
     text = f"{label}: {shorten(message)}"
     hint = f"{kind or ''} {code or ''}".lower()
-    if "rate" in hint:
+    if "rate" in hint or "exhausted" in hint:
         cls: type[APIError] = RateLimitError
     elif not kind or any(w in hint for w in ("server", "internal", "overload", "unavailable")):
         cls = ServerError
@@ -181,7 +203,7 @@ def _loads_chunk(data: str) -> Any:
     JSON value (whitespace around it, or not JSON) goes to json.loads to decide."""
     try:
         obj, end = _raw_decode(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         end = -1
     return obj if end == len(data) else json.loads(data)
 
@@ -189,7 +211,8 @@ def _loads_chunk(data: str) -> Any:
 class StreamState:
     """Folds stream chunks into the reply's metadata; returns each content delta."""
 
-    __slots__ = ("id", "model", "finish_reason", "usage", "request_id", "chunks", "parts")
+    __slots__ = ("id", "model", "finish_reason", "usage", "request_id", "chunks", "parts",
+                 "done")
 
     def __init__(self, request_id: Optional[str] = None) -> None:
         self.id: Optional[str] = None
@@ -199,11 +222,18 @@ class StreamState:
         self.request_id = request_id
         self.chunks = 0
         self.parts: list[str] = []
+        self.done = False
 
-    def apply(self, data: str) -> Optional[str]:
-        """Take one event's data; return its content delta, if any."""
+    def apply(self, data: str, event: Optional[str] = None) -> Optional[str]:
+        """Take one event's data; return its content delta, if any. ``[DONE]`` ends it."""
+        if data == "[DONE]":
+            self.done = True
+            return None
         try:
             obj = _loads_chunk(data)
+        except RecursionError:
+            raise InvalidResponseError("a stream event holds JSON nested too deeply to read",
+                                       request_id=self.request_id) from None
         except ValueError:
             raise InvalidResponseError(f"a stream event is not JSON: {shorten(data, 80)!r}",
                                        request_id=self.request_id) from None

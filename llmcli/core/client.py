@@ -5,19 +5,22 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 # First: ._httpx imports httpx without httpx's own CLI tool (rich, pygments: 40-50 ms).
 from ._httpx import default_tls_context  # isort: skip
 
 import httpx
 
-from .chat import (ChatResult, StreamState, check_status, parse_chat, parse_models,
-                   redact_error)
+from .chat import ChatResult, check_status, parse_chat, redact_error, request_id_of
+from .dialects import HTTPRequest, get_dialect
 from .errors import APIConnectionError, APIError, APITimeoutError, ConfigError, InvalidResponseError
-from .options import ClientOptions, log, redact
+from .options import ClientOptions, StreamMask, log, mask_url, redact
 from .retry import Attempts, Deadline
 from .sse import SSEDecoder
+
+if TYPE_CHECKING:
+    from .dialects.protocol import StreamFolder
 
 
 @contextlib.contextmanager
@@ -103,6 +106,7 @@ class Client:
         if verify is True:
             verify = default_tls_context()   # the CA bundle loads at the first handshake
         options.validate()
+        self.dialect = get_dialect(options.api)
         # No redirects: httpx strips only Authorization on a cross-origin hop, and the
         # key may ride in api-key or another header (check_status explains a 3xx).
         self._http = httpx.Client(transport=transport, verify=verify, proxy=options.proxy,
@@ -119,50 +123,53 @@ class Client:
         self._http.close()
 
     def list_models(self) -> list[dict[str, Any]]:
-        """`GET /models`: the model objects the server offers."""
-        (response, body), _ = self._send("GET", "/models", None, Deadline(self.options.max_time))
-        return parse_models(body, response.status_code, response.headers)
+        """The model objects the server offers (`GET /models` or the dialect's own)."""
+        (response, body), _ = self._send(self.dialect.models_request(),
+                                         Deadline(self.options.max_time))
+        return self.dialect.parse_models(body, response.status_code, response.headers)
 
     def chat(self, body: dict[str, Any]) -> ChatResult:
-        """`POST /chat/completions`, retried as the policy says."""
-        (response, content), attempts = self._send("POST", "/chat/completions", body,
+        """One reply to a canonical chat ``body``, in the client's dialect, retried as
+        the policy says."""
+        (response, content), attempts = self._send(self.dialect.build_request(body, stream=False),
                                                    Deadline(self.options.max_time))
         result = parse_chat(content, response.status_code, response.headers,
-                            self.options.secrets())
+                            self.options.secrets(), self.dialect)
         result.attempts = attempts
         return result
 
     def stream_chat(self, body: dict[str, Any]) -> "ChatStream":
         """A streaming chat completion: iterate the result for content deltas."""
-        return ChatStream(self, dict(body, stream=True))
+        return ChatStream(self, body)
 
-    def _send(self, method: str, path: str, body: Optional[dict[str, Any]],
+    def _send(self, req: HTTPRequest,
               deadline: Deadline) -> tuple[tuple[httpx.Response, bytes], int]:
-        content = None if body is None else json.dumps(body).encode()
+        content = None if req.body is None else json.dumps(req.body).encode()
         for attempt in Attempts(self.options.retry, deadline):
             if attempt.delay:
                 self._sleep(attempt.delay)
             with attempt:
-                return self._attempt(method, path, content, deadline, False), attempt.number
+                return self._attempt(req, content, deadline, False), attempt.number
         raise AssertionError("unreachable: Attempts ends by returning or raising")
 
-    def _attempt(self, method: str, path: str, content: Optional[bytes], deadline: Deadline,
+    def _attempt(self, req: HTTPRequest, content: Optional[bytes], deadline: Deadline,
                  stream: bool) -> tuple[httpx.Response, bytes]:
         """One request. The body is read here, the total budget checked per network
         read (a server that trickles a byte at a time cannot outlast --max-time),
         except for a stream that succeeded: that is the caller's to read."""
-        url = self.options.url(path)
+        method, url = req.method, self.options.url(req.path)
         started = time.perf_counter()
         with map_httpx_errors(self.options, deadline):
             request = self._http.build_request(
                 method, url, content=content, timeout=http_timeout(self.options, deadline),
-                headers=self.options.request_headers(stream=stream) | (
+                params=req.query or None,
+                headers=req.headers | self.options.request_headers(stream=stream) | (
                     {"content-type": "application/json"} if content is not None else {}))
             response = self._http.send(request, stream=True)
             body = b""
             if not stream or response.status_code >= 300:
                 body = _read_body(response, deadline)
-        log.info("%s %s -> %d in %.0f ms", method, redact(url, self.options.secrets()),
+        log.info("%s %s -> %d in %.0f ms", method, mask_url(redact(url, self.options.secrets())),
                  response.status_code, (time.perf_counter() - started) * 1000)
         check_status(response.status_code, response.headers, body, self.options.secrets())
         return response, body
@@ -187,8 +194,10 @@ class ChatStream:
 
     def __init__(self, client: Client, body: dict[str, Any]) -> None:
         self._client, self._body = client, body
-        self.state = StreamState()
+        self.state: StreamFolder = client.dialect.stream_state()
         self.attempts = 0
+        # A key a model echoes arrives in pieces: deltas are masked as a sequence.
+        self._mask = StreamMask(client.options.secrets())
 
     def __getattr__(self, name: str) -> Any:
         if name in ("id", "model", "finish_reason", "usage", "request_id"):
@@ -203,13 +212,13 @@ class ChatStream:
         """The content deltas, grouped by network read: a writer that flushes once per
         batch shows every token as it arrives without one syscall per token."""
         client, deadline = self._client, Deadline(self._client.options.max_time)
-        content = json.dumps(self._body).encode()
+        req = client.dialect.build_request(self._body, stream=True)
+        content = json.dumps(req.body).encode()
         for attempt in Attempts(client.options.retry, deadline):
             if attempt.delay:
                 client._sleep(attempt.delay)
             with attempt:
-                response, _ = client._attempt("POST", "/chat/completions", content, deadline,
-                                             True)
+                response, _ = client._attempt(req, content, deadline, True)
                 self.attempts = attempt.number
                 yield from self._read(response, deadline)
                 return
@@ -220,7 +229,7 @@ class ChatStream:
 
     def _read(self, response: httpx.Response, deadline: Deadline) -> Iterator[list[str]]:
         state = self.state
-        state.request_id = redact(response.headers.get("x-request-id") or "",
+        state.request_id = redact(request_id_of(response.headers) or "",
                                   self._client.options.secrets()) or None
         if "json" in response.headers.get("content-type", ""):
             yield from self._read_whole(response)   # a server that ignored stream=true
@@ -244,12 +253,17 @@ class ChatStream:
                         yield batch
                     if error is not None:
                         raise error
+            tail = self._mask.flush()
+            if tail:
+                yield [tail]
         except APIError as exc:
             if received:   # part of the reply may be out already: a retry would repeat it
                 exc.retryable = False
             raise
         finally:
             response.close()
+        if self._mask:     # the reply kept (a conversation, result()) is masked as shown
+            state.parts[:] = [redact("".join(state.parts), self._client.options.secrets())]
         if not done and state.finish_reason is None:
             raise InvalidResponseError("the stream ended before the reply was complete",
                                        request_id=state.request_id)
@@ -260,27 +274,30 @@ class ChatStream:
             body = response.read()
         response.close()
         result = parse_chat(body, response.status_code, response.headers,
-                            self._client.options.secrets())
+                            self._client.options.secrets(), self._client.dialect)
         state = self.state
         state.id, state.model, state.usage = result.id, result.model, result.usage
-        state.finish_reason = result.finish_reason or "stop"
+        state.finish_reason, state.done = result.finish_reason or "stop", True
         if result.content:
             state.parts.append(result.content)
             yield [result.content]
 
     def _apply(self, events: list[Any]) -> tuple[list[str], bool, Optional[APIError]]:
-        """Fold decoded events into the state; return their deltas, whether ``[DONE]``
-        was among them, and an in-stream error to raise once the deltas before it
-        are written."""
+        """Fold decoded events into the state; return their deltas, whether the API's
+        end-of-stream event was among them, and an in-stream error to raise once the
+        deltas before it are written."""
         batch: list[str] = []
-        apply = self.state.apply
+        state, mask = self.state, self._mask
+        apply = state.apply
         for event in events:
-            if event.data == "[DONE]":
-                return batch, True, None
             try:
-                delta = apply(event.data)
+                delta = apply(event.data, event.event)
             except APIError as exc:
                 return batch, False, redact_error(exc, self._client.options.secrets())
+            if delta and mask:
+                delta = mask.feed(delta)
             if delta:
                 batch.append(delta)
+            if state.done:
+                return batch, True, None
         return batch, False, None

@@ -4,6 +4,8 @@ Every class carries structured fields, never a message to be parsed later::
 
     LLMCLIError
     ├── ConfigError                 bad config file, unknown key, missing API key
+    ├── BusyError                   another llmcli is writing the same file
+    ├── FileWriteError              a file could not be written: disk full, I/O error
     └── APIError                    anything that went wrong talking to the API
         ├── APIStatusError          the server answered with an error status
         │   ├── BadRequestError         400, 422
@@ -45,6 +47,23 @@ class ConfigError(LLMCLIError):
                  key: Optional[str] = None, line: Optional[int] = None) -> None:
         super().__init__(message)
         self.path, self.key, self.line = path, key, line
+
+
+class BusyError(LLMCLIError):
+    """Another llmcli holds the lock of a file this command must write (a batch
+    output, a conversation): two writers would interleave or lose results."""
+
+    def __init__(self, message: str, *, path: str, holder: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.path, self.holder = path, holder
+
+
+class FileWriteError(LLMCLIError):
+    """A file llmcli writes could not be written (disk full, I/O error, gone)."""
+
+    def __init__(self, message: str, *, path: str, errno: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.path, self.errno = path, errno
 
 
 class APIError(LLMCLIError):
@@ -154,6 +173,8 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
 
 _KIND: dict[type[LLMCLIError], str] = {
     ConfigError: "config_error",
+    BusyError: "busy",
+    FileWriteError: "write_error",
     BadRequestError: "bad_request",
     AuthenticationError: "authentication_error",
     PermissionDeniedError: "permission_denied",
@@ -192,8 +213,10 @@ def _describe_body(body: bytes, content_type: str) -> tuple[str, dict[str, Any],
     text = body.decode("utf-8", "replace").strip()
     try:
         parsed = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):     # not JSON, or nested too deeply to read
         parsed = None
+    if isinstance(parsed, list) and len(parsed) == 1:
+        parsed = parsed[0]   # Gemini's streaming endpoints wrap the error in a list
     if isinstance(parsed, dict):
         message, fields = _from_json_error(parsed)
         if message:
@@ -204,10 +227,13 @@ def _describe_body(body: bytes, content_type: str) -> tuple[str, dict[str, Any],
 
 
 def _from_json_error(obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """OpenAI `{"error": {...}}`, `{"error": "text"}`, FastAPI `{"detail": ...}`, `{"message"}`."""
+    """OpenAI `{"error": {...}}` (Anthropic's and Gemini's are alike), `{"error": "text"}`,
+    FastAPI `{"detail": ...}`, `{"message"}`."""
     err = obj.get("error")
     if isinstance(err, dict):
         fields = {k: _str_or_none(err.get(k)) for k in ("type", "code", "param")}
+        if fields["type"] is None:   # Gemini: {"code": 429, "status": "RESOURCE_EXHAUSTED"}
+            fields["type"] = _str_or_none(err.get("status"))
         return str(err.get("message") or ""), fields
     if isinstance(err, str):
         return err, {}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 from .. import __version__
 from .errors import ConfigError
@@ -22,6 +23,8 @@ class ClientOptions:
     api_key: Optional[str] = field(default=None, repr=False)
     auth_header: str = "Authorization"    # Azure OpenAI: "api-key"
     auth_scheme: str = "Bearer"           # "" sends the key as it is
+    auth_query: Optional[str] = None      # send the key as this query parameter instead
+    api: str = "openai-chat"              # the dialect (llmcli.core.dialects)
     headers: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)   # Azure OpenAI: api-version
     connect_timeout: float = 10.0
@@ -39,17 +42,18 @@ class ClientOptions:
 
     def shown_url(self) -> str:
         """``base_url`` as it may be printed: credentials in it masked."""
-        return redact(self.base_url, self.secrets())
+        return mask_url(redact(self.base_url, self.secrets()))
 
     def query_params(self) -> dict[str, str]:
         """Query parameters for every request: those written in ``base_url``, then
         ``query`` (Azure's api-version)."""
         _, _, query = self.base_url.split("#", 1)[0].partition("?")
+        key = {self.auth_query: self.api_key} if self.auth_query and self.api_key else {}
         if not query:
-            return dict(self.query)
+            return {**self.query, **key}
         from urllib.parse import parse_qsl
 
-        return {**dict(parse_qsl(query, keep_blank_values=True)), **self.query}
+        return {**dict(parse_qsl(query, keep_blank_values=True)), **self.query, **key}
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` unless ``base_url`` is an http(s) URL with a host:
@@ -61,17 +65,18 @@ class ClientOptions:
         except ValueError:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            shown = redact(self.base_url, self.secrets())
+            shown = self.shown_url()
             raise ConfigError(f"base_url must be an http(s) URL such as "
                               f"{DEFAULT_BASE_URL}, not {shown!r}", key="base_url")
 
     def request_headers(self, *, stream: bool = False) -> dict[str, str]:
-        """Headers sent with every request; the key goes in ``auth_header``."""
+        """Headers sent with every request; the key goes in ``auth_header`` (unless
+        ``auth_query`` sends it in the query string)."""
         headers = {
             "user-agent": f"llmcli/{__version__}",
             "accept": "text/event-stream" if stream else "application/json",
         }
-        if self.api_key:
+        if self.api_key and not self.auth_query:
             scheme = f"{self.auth_scheme} " if self.auth_scheme else ""
             headers[self.auth_header.lower()] = scheme + self.api_key
         headers.update({k.lower(): v for k, v in self.headers.items()})
@@ -84,8 +89,9 @@ class ClientOptions:
         for name, value in list(self.headers.items()) + list(self.query_params().items()):
             if is_secret_name(name) and value:
                 found.extend(_credential_parts(str(value)))
-        if self.proxy:
-            found.extend(url_password(self.proxy))
+        for url in (self.base_url, self.proxy):
+            if url:
+                found.extend(url_password(url))
         return found
 
 
@@ -119,26 +125,122 @@ def url_password(url: str) -> list[str]:
     return [password] if password else []
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    """Replace every secret in ``text`` with its masked form (longest first, so a
-    whole ``Bearer sk-...`` is masked before the bare key inside it)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret and secret in text:
+# A value shorter than this is not masked in data: keys such as `test`, `ollama` or
+# `EMPTY` (local servers) are no secret, and replacing every "test" in a reply with
+# `***` would silently corrupt results. Header names and URL passwords are masked by
+# their place (mask_url, `config show`), whatever their length.
+MIN_SECRET_LENGTH = 8
+
+
+def maskable(secrets: Sequence[str]) -> list[str]:
+    """The secrets long enough to be masked in text, longest first (so a whole
+    ``Bearer sk-...`` is masked before the bare key inside it)."""
+    return sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len,
+                  reverse=True)
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """Replace every secret (of at least :data:`MIN_SECRET_LENGTH` characters) in
+    ``text`` with its masked form. This is the one masking rule: errors, logs, the
+    reply of `chat`/`stream`, conversations and batch records all go through it."""
+    for secret in maskable(secrets):
+        if secret in text:
             text = text.replace(secret, mask_key(secret))
     return text
 
 
+def json_forms(secrets: Sequence[str]) -> tuple[str, ...]:
+    """Each maskable secret as it reads inside JSON text: as it is, and JSON-escaped
+    (a quote, a backslash or, with ASCII escapes, a non-ASCII character changes it)."""
+    forms: list[str] = []
+    for secret in maskable(secrets):
+        for form in (secret, json.dumps(secret, ensure_ascii=False)[1:-1],
+                     json.dumps(secret)[1:-1]):
+            if form and form not in forms:
+                forms.append(form)
+    return tuple(forms)
+
+
+def redact_json_bytes(body: bytes, secrets: Sequence[str]) -> bytes:
+    """A JSON body with every secret masked in its text, before it is parsed: the
+    same whole-text masking batch applies to each record line, so no field (content,
+    model, id, raw) can carry a key that a server echoed."""
+    forms = json_forms(secrets)
+    if not forms or not any(form.encode("utf-8", "replace") in body for form in forms):
+        return body
+    text = body.decode("utf-8", "replace")
+    return redact(text, forms).encode("utf-8")
+
+
 def redact_obj(obj: Any, secrets: list[str]) -> Any:
     """``obj`` (parsed JSON, or text) with every secret masked in every string."""
-    if not secrets:
+    if not maskable(secrets):
         return obj
+    try:
+        return _redact_obj(obj, secrets)
+    except RecursionError:     # nested deeper than Python recurses: keep no part of it
+        return "(a value nested too deeply to show)"
+
+
+def _redact_obj(obj: Any, secrets: list[str]) -> Any:
     if isinstance(obj, str):
         return redact(obj, secrets)
     if isinstance(obj, dict):
-        return {k: redact_obj(v, secrets) for k, v in obj.items()}
+        return {k: _redact_obj(v, secrets) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [redact_obj(v, secrets) for v in obj]
+        return [_redact_obj(v, secrets) for v in obj]
     return obj
+
+
+class StreamMask:
+    """Masks secrets in a reply that arrives in pieces: a key echoed by a model comes
+    split over many stream events, so each piece is masked together with what came
+    before it, and a tail that may be the start of a secret is held back until the
+    next piece (or :meth:`flush`) decides. Nothing is held when no tail can be."""
+
+    __slots__ = ("_secrets", "_held")
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self._secrets = maskable(secrets)
+        self._held = ""
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def feed(self, piece: str) -> str:
+        """The part of the reply so far that is safe to show now."""
+        text = redact(self._held + piece if self._held else piece, self._secrets)
+        keep = max((_prefix_tail(text, s) for s in self._secrets), default=0)
+        self._held = text[len(text) - keep:] if keep else ""
+        return text[: len(text) - keep] if keep else text
+
+    def flush(self) -> str:
+        """The end of the reply: what was held back, which was no secret after all."""
+        held, self._held = self._held, ""
+        return held
+
+
+def _prefix_tail(text: str, secret: str) -> int:
+    """The length of the longest end of ``text`` that is a proper start of ``secret``."""
+    for k in range(min(len(secret) - 1, len(text)), 0, -1):
+        if text.endswith(secret[:k]):
+            return k
+    return 0
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password of a ``user:password@`` part masked, whatever its
+    length: a URL is printed in errors, ``-v`` and `config show`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    shown = f"{user}:***" if colon else "***"    # a lone user name may be a token too
+    return f"{scheme}://{shown}@{host}{slash}{path}"
 
 
 def mask_key(key: Optional[str]) -> str:

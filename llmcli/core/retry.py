@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional
@@ -34,24 +35,40 @@ class RetryPolicy:
 
 
 def parse_retry_after(headers: Mapping[str, str], now: Optional[float] = None) -> Optional[float]:
-    """Seconds the server asks us to wait: `retry-after-ms`, then `retry-after` as
-    seconds or as an HTTP-date. ``None`` when absent or unreadable."""
+    """Seconds the server asks us to wait: `retry-after-ms`, then `retry-after` in any
+    form :func:`parse_wait` reads. ``None`` when absent or unreadable."""
     seconds = _seconds(headers.get("retry-after-ms") or "", 1000.0)
     if seconds is not None:
         return seconds
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    seconds = _seconds(value)
-    if seconds is not None:
-        return seconds
-    import email.utils   # here, not at the top: it costs every start-up ~10 ms
+    return parse_wait(headers.get("retry-after"), now)
 
-    try:
-        when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+EPOCH_SECONDS = 1e9     # a bare number this large is a point in time, not a wait
+EPOCH_MILLISECONDS = 1e12
+
+
+def parse_wait(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """Seconds to wait, from any form a server writes a wait or a reset time in:
+    seconds (``"1.5"``), a Go-style duration (``"6m0s"``, ``"20ms"``, ``"1h2m3.5s"``),
+    an absolute Unix time in seconds or milliseconds (``"1733101200"``), an HTTP-date
+    or an ISO 8601 time. A time in the past is 0; ``None`` when unreadable, negative
+    or infinite. Callers cap the result (``honours_retry_after``)."""
+    text = (value or "").strip()
+    if not text:
         return None
-    return max(when - (time.time() if now is None else now), 0.0)
+    now = time.time() if now is None else now
+    seconds = _seconds(text)
+    if seconds is not None:
+        if seconds >= EPOCH_MILLISECONDS:
+            return max(seconds / 1000.0 - now, 0.0)
+        return max(seconds - now, 0.0) if seconds >= EPOCH_SECONDS else seconds
+    parts = _DURATION.findall(text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        return sum(float(n) * _UNITS[u] for n, u in parts)
+    when = _timestamp(text)
+    return None if when is None else max(when - now, 0.0)
 
 
 def _seconds(value: str, scale: float = 1.0) -> Optional[float]:
@@ -62,6 +79,25 @@ def _seconds(value: str, scale: float = 1.0) -> Optional[float]:
     except ValueError:
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _timestamp(text: str) -> Optional[float]:
+    """An HTTP-date or ISO 8601 time as a Unix time."""
+    import datetime
+
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        return moment.timestamp()
+    except ValueError:
+        pass
+    import email.utils   # here, not at the top: it costs every start-up ~10 ms
+
+    try:
+        return email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def backoff_delay(retry_index: int, policy: RetryPolicy,

@@ -11,6 +11,18 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator, NamedTuple, Optional
 
+from .errors import InvalidResponseError
+
+# One event's size at most. A chat chunk is a few hundred bytes and a whole reply sent
+# as one event a few hundred KB; a server that sends megabytes without a line end (or
+# an event that never ends) must not make llmcli hold them all.
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+
+
+class SSETooLarge(InvalidResponseError):
+    """An event (or a line) grew past :data:`MAX_EVENT_BYTES`: the stream is not what
+    the API promises, and is given up (exit 5; in batch, that item's error record)."""
+
 
 class SSEEvent(NamedTuple):
     """One dispatched event."""
@@ -27,13 +39,15 @@ _new_event = tuple.__new__
 class SSEDecoder:
     """Incremental decoder: call :meth:`feed` with each chunk, :meth:`close` at EOF."""
 
-    __slots__ = ("_buf", "_data", "_event", "_id")
+    __slots__ = ("_buf", "_data", "_event", "_id", "_names", "limit")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_EVENT_BYTES) -> None:
+        self.limit = limit
         self._buf = b""
         self._data: list[bytes] = []
         self._event: Optional[str] = None
         self._id: Optional[str] = None
+        self._names: dict[bytes, str] = {}   # `event: NAME` lines seen, decoded once
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Decode a chunk; return the events it completed (often none or one)."""
@@ -42,10 +56,15 @@ class SSEDecoder:
         end = len(buf) - 1 if buf.endswith(b"\r") else len(buf)
         cut = max(buf.rfind(b"\n", 0, end), buf.rfind(b"\r", 0, end))
         if cut < 0:
+            if len(buf) > self.limit:
+                raise SSETooLarge(f"a stream line is longer than {self.limit} bytes")
             self._buf = buf
             return []
         self._buf = buf[cut + 1:]
-        return self._lines(buf[: cut + 1].splitlines())
+        events = self._lines(buf[: cut + 1].splitlines())
+        if self._data and sum(map(len, self._data)) > self.limit:   # an event spanning chunks
+            raise SSETooLarge(f"a stream event is larger than {self.limit} bytes")
+        return events
 
     def close(self) -> list[SSEEvent]:
         """End of stream: decode what is left, and dispatch an event that the server
@@ -66,7 +85,10 @@ class SSEDecoder:
             if line.startswith(b"data: "):
                 data.append(line[6:])
             elif line:
-                if line[0] != 0x3A:             # not a ':' comment
+                if line.startswith(b"event: "):   # Anthropic's and Responses' every event
+                    name = self._names.get(line)
+                    self._event = name if name is not None else self._name(line)
+                elif line[0] != 0x3A:             # not a ':' comment
                     self._field(line)
             elif data:
                 raw = data[0] if len(data) == 1 else b"\n".join(data)
@@ -77,6 +99,14 @@ class SSEDecoder:
             else:
                 self._event = None
         return events
+
+    def _name(self, line: bytes) -> str:
+        """Decode an ``event: NAME`` line; a stream has a handful of names, so they are
+        kept (up to a bound: a hostile server cannot grow the table without end)."""
+        name = line[7:].decode("utf-8", "replace")
+        if len(self._names) < 64:
+            self._names[line] = name
+        return name
 
     def _field(self, line: bytes) -> None:
         name, _, value = line.partition(b":")

@@ -13,9 +13,11 @@ from time import monotonic
 from typing import Any
 from urllib.parse import parse_qs
 
+from .batches import BatchService, app_handler
 from .chat import fault_plan, success_plan
 from .config import MODEL_CREATED, MODEL_OWNER, ServerConfig
 from .content import DirectiveError, answer_for
+from .dialects import native_api
 from .faults import FaultBook, FaultError, error_body, fault_from_json, parse_fault
 from .plans import (Delayed, Drop, Hang, Plan, Reply, Request, Stream, Truncated,
                     sse_event)
@@ -58,13 +60,15 @@ class App:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.faults = FaultBook()
-        secrets = ["authorization"] + ([config.auth_header] if config.auth_header else [])
+        secrets = ["authorization", "x-api-key", "x-goog-api-key"] + (
+            [config.auth_header] if config.auth_header else [])
         self.stats = Stats(secrets)
         self._models = frozenset(config.models)
         self._model_list = json.dumps({"object": "list", "data": [
             self._model_object(m) for m in config.models]}).encode()
         self._auth_header = (config.auth_header or "authorization").lower()
         self._window = (0.0, 0, 0)  # start, requests, tokens of the rate-limit window
+        self.batches = BatchService(app_handler(self))   # /v1/files, /v1/batches
 
     @staticmethod
     def _model_object(model: str) -> dict[str, Any]:
@@ -75,9 +79,13 @@ class App:
         """Route one request to its handler and record it."""
         if request.path.startswith("/_control/"):
             return self._control(request)  # control calls do not count as traffic
+        native = native_api(request)   # Responses, Anthropic, Gemini: testing/dialects
         try:
-            self._check_access(request)
-            plan, tokens = self._route(request)
+            if native is not None:
+                plan, tokens = native.handle(self, request)
+            else:
+                self._check_access(request)
+                plan, tokens = self._route(request)
         except RequestError as exc:
             plan, tokens = error_reply(exc), 0
         if self.config.ratelimit_headers:
@@ -98,6 +106,10 @@ class App:
                 raise RequestError(405, f"Invalid method for URL ({method} {path}).")
             deployment = path[len(AZURE_PREFIX):-len(AZURE_SUFFIX)] if azure else None
             return self._chat(request, deployment)
+        batch_reply = self.batches.route(method, path, request.query, request.headers,
+                                         request.body)
+        if batch_reply is not None:
+            return batch_reply, 0
         if path == "/v1/models" or path.startswith("/v1/models/"):
             if method != "GET":
                 raise RequestError(405, f"Invalid method for URL ({method} {path}).")
@@ -214,6 +226,11 @@ class App:
             except (ValueError, FaultError) as exc:
                 return error_reply(RequestError(400, f"Invalid faults: {exc}", "faults"))
             return _json_reply({"ok": True, "queued_faults": self.faults.queued})
+        if route == ("POST", "batches"):
+            try:
+                return _json_reply(self.batches.control(json.loads(request.body or b"null")))
+            except ValueError as exc:
+                return error_reply(RequestError(400, f"Invalid batch knobs: {exc}", "knobs"))
         return error_reply(RequestError(404, f"Invalid URL ({request.method} {request.path})"))
 
     def queue_faults(self, data: Any) -> None:

@@ -187,3 +187,10 @@ class MockOpenAIServer:
         """Queue faults (``[{"status": 429, "count": 2}, {"kind": "drop"}]``) for chat requests."""
         app = self._require_listener().app
         self._call(lambda: app.queue_faults(faults))
+
+    def batch_knobs(self, **knobs: Any) -> dict[str, Any]:
+        """Set Batch API knobs (``line_seconds=0.01``, ``expire_after=3``...; see
+        ``testing/batches.py``); returns the knobs and how many batches were created."""
+        app = self._require_listener().app
+        return self._call(lambda: app.batches.control(knobs))
+

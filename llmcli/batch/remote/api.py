@@ -1,0 +1,182 @@
+"""The OpenAI Files and Batches endpoints, sync, on httpx (any OpenAI-compatible URL).
+
+Uploads stream the part's file from disk inside a multipart body whose length is known
+up front (no chunked encoding, which some servers refuse), so memory stays flat;
+downloads stream to disk. Reads and uploads are retried by the core's policy; creating
+a batch is not (a retried create could pay twice): the runner looks the batch up first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Callable, Iterator, Optional
+from urllib.parse import quote
+
+# First: ._httpx imports httpx without httpx's own CLI tool.
+from ...core._httpx import default_tls_context  # isort: skip
+
+import httpx
+
+from ...core.chat import check_status, load_json
+from ...core.client import map_httpx_errors, verify_setting
+from ...core.errors import InvalidResponseError
+from ...core.options import ClientOptions
+from ...core.retry import Attempts, Deadline, RetryPolicy
+
+CHUNK = 1 << 20
+
+
+def multipart(path: str, filename: str, purpose: str, boundary: str) -> tuple[int, Callable[[], Iterator[bytes]]]:
+    """(length, a maker of the body's chunks) of a ``multipart/form-data`` upload of
+    ``path`` as field ``file`` with a ``purpose`` field; the file is read in 1 MB chunks."""
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n"
+            f"{purpose}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"{quote(filename)}\"\r\nContent-Type: application/jsonl\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    size = os.path.getsize(path)
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        with open(path, "rb") as f:
+            while True:
+                chunk = f.read(CHUNK)
+                if not chunk:
+                    break
+                yield chunk
+        yield tail
+    return len(head) + size + len(tail), chunks
+
+
+class BatchAPI:
+    """``/files`` and ``/batches`` of one base URL. Use as a context manager."""
+
+    uploads = True        # requests go up as a file first, then the batch names it
+    has_metadata = True   # batches carry llmcli's job and part tags
+
+    def __init__(self, options: ClientOptions, *, transport: Optional[httpx.BaseTransport] = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.options, self._sleep = options, sleep
+        options.validate()
+        verify = verify_setting(options)
+        if verify is True:
+            verify = default_tls_context()
+        self._http = httpx.Client(transport=transport, verify=verify, proxy=options.proxy,
+                                  params=options.query_params() or None, follow_redirects=False,
+                                  timeout=httpx.Timeout(options.read_timeout,
+                                                        connect=options.connect_timeout))
+        self.on_chunk: Optional[Callable[[int], None]] = None   # upload progress / tests
+
+    def __enter__(self) -> "BatchAPI":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.close()
+
+    # -- files ---------------------------------------------------------------
+    def upload(self, path: str, filename: str, purpose: str = "batch") -> dict[str, Any]:
+        """``POST /files``: upload ``path`` streamed from disk; returns the file object."""
+        boundary = "llmcli" + os.urandom(12).hex()
+        length, chunks = multipart(path, filename, purpose, boundary)
+        headers = {"content-type": f"multipart/form-data; boundary={boundary}",
+                   "content-length": str(length)}
+        return self._json("POST", "/files", lambda: self._counted(chunks()), headers)
+
+    def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            if self.on_chunk is not None:
+                self.on_chunk(len(chunk))
+            yield chunk
+
+    def download(self, file_id: str, dest: str) -> int:
+        """``GET /files/{id}/content`` streamed to ``dest``; returns the bytes written."""
+        for attempt in Attempts(self.options.retry, Deadline(None)):
+            if attempt.delay:
+                self._sleep(attempt.delay)
+            with attempt:
+                return self._download_once(file_id, dest)
+        raise AssertionError("unreachable")
+
+    def _download_once(self, file_id: str, dest: str) -> int:
+        url = self.options.url(f"/files/{quote(file_id, safe='')}/content")
+        written = 0
+        with map_httpx_errors(self.options):
+            with self._http.stream("GET", url, headers=self.options.request_headers()) as response:
+                if response.status_code >= 300:
+                    body = response.read()
+                    check_status(response.status_code, response.headers, body,
+                                 self.options.secrets())
+                with open(dest, "wb") as out:
+                    for chunk in response.iter_bytes(CHUNK):
+                        out.write(chunk)
+                        written += len(chunk)
+        return written
+
+    def delete_file(self, file_id: str) -> None:
+        """``DELETE /files/{id}`` (a file that is gone already is fine)."""
+        try:
+            self._json("DELETE", f"/files/{quote(file_id, safe='')}")
+        except Exception:   # cleaning up is best effort: never fail a job over it
+            pass
+
+    # -- batches -------------------------------------------------------------
+    def create(self, file_id: str, endpoint: str, window: str,
+               metadata: dict[str, str]) -> dict[str, Any]:
+        """``POST /batches``, sent once (see the module docstring)."""
+        body = json.dumps({"input_file_id": file_id, "endpoint": endpoint,
+                           "completion_window": window, "metadata": metadata}).encode()
+        return self._json("POST", "/batches", lambda: body,
+                          {"content-type": "application/json"}, retry=False)
+
+    def retrieve(self, batch_id: str) -> dict[str, Any]:
+        """``GET /batches/{id}``."""
+        return self._json("GET", f"/batches/{quote(batch_id, safe='')}")
+
+    def cancel(self, batch_id: str) -> dict[str, Any]:
+        """``POST /batches/{id}/cancel``."""
+        return self._json("POST", f"/batches/{quote(batch_id, safe='')}/cancel")
+
+    def list(self, after: Optional[str] = None, limit: int = 100) -> dict[str, Any]:
+        """One page of ``GET /batches`` (newest first)."""
+        query = f"?limit={limit}" + (f"&after={quote(after, safe='')}" if after else "")
+        return self._json("GET", "/batches" + query)
+
+    def each_batch(self) -> Iterator[dict[str, Any]]:
+        """Every batch, newest first, page after page."""
+        after = None
+        while True:
+            page = self.list(after)
+            data = page.get("data") if isinstance(page, dict) else None
+            if not isinstance(data, list) or not data:
+                return
+            yield from (b for b in data if isinstance(b, dict))
+            last = data[-1].get("id") if isinstance(data[-1], dict) else None
+            if not page.get("has_more") or not last or last == after:
+                return
+            after = last
+
+    # -- the send loop -------------------------------------------------------
+    def _json(self, method: str, path: str, body: Optional[Callable[[], Any]] = None,
+              headers: Optional[dict[str, str]] = None, *, retry: bool = True) -> Any:
+        policy = self.options.retry if retry else RetryPolicy(max_retries=0)
+        for attempt in Attempts(policy, Deadline(None)):
+            if attempt.delay:
+                self._sleep(attempt.delay)
+            with attempt:
+                return self._send(method, path, body() if body else None, headers or {})
+        raise AssertionError("unreachable")
+
+    def _send(self, method: str, path: str, content: Any, headers: dict[str, str]) -> Any:
+        url = self.options.url(path)
+        with map_httpx_errors(self.options):
+            response = self._http.request(method, url, content=content,
+                                          headers=self.options.request_headers() | headers)
+        check_status(response.status_code, response.headers, response.content,
+                     self.options.secrets())
+        data = load_json(response.content, response.status_code,
+                         response.headers.get("x-request-id"))
+        if not isinstance(data, dict):
+            raise InvalidResponseError(f"{method} {path}: expected a JSON object",
+                                       status=response.status_code)
+        return data

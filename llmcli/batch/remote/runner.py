@@ -1,0 +1,488 @@
+"""A remote job from input to OUT: plan parts, upload, create, wait, download, merge.
+
+Exactly once (docs/batch.md, "Remote"): the state file is saved before each step that
+creates remote state or costs money, and every batch is tagged with ``metadata``
+``{"llmcli_job": <job id>, "llmcli_part": "<n>"}``. On resume a part that may have
+reached ``POST /batches`` (stage ``creating``) is looked up by that tag before anything
+else is done: found, it is adopted; not found, no batch holds its items and they go out
+in a new part. A part that never got that far is given up (``void``): nothing of it
+can run. So however the previous run died, no item is ever in two batches.
+
+Records are written in part order (input order) through the local batch's
+:class:`~llmcli.batch.writer.RecordWriter`; a part is ``merged`` only after its last
+record is written, so a kill while merging is repaired by resume's compaction and a
+second merge of that part that skips the ids already ``ok``.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ...core.errors import APIError
+from .. import reader, resume
+from ..reader import Defaults, InputError, Item
+from ..records import records_for
+from ..writer import FdSink, RecordWriter
+from . import results, state as st
+from .parts import CHAT, MAX_BYTES, MAX_LINES, Splitter, endpoint_of_input, urls_for
+from .state import JobState, Part
+
+FIRST_POLL = 1.0          # seconds before the first poll; doubles up to poll_interval
+LOOKUP_SLACK = 600.0      # list batches back to this long before the job began (clock skew)
+CLOCK_SLACK = 60.0        # an untagged batch may look this much older than its create
+CREATE_TRIES = 3
+WRITE_CHUNK = 512         # records per write while merging
+KILL_ENV = "LLMCLI_REMOTE_KILL_AT"   # tests: SIGKILL the process at a named step
+
+
+@dataclass
+class RemoteSpec:
+    """What the user asked for."""
+
+    input: str
+    output: str
+    input_format: str = "auto"
+    output_format: str = "jsonl"
+    defaults: Defaults = field(default_factory=Defaults)
+    endpoint: Optional[str] = None
+    window: str = "24h"
+    max_lines: int = MAX_LINES
+    max_bytes: int = MAX_BYTES
+    poll_interval: float = 60.0
+    resume: bool = False
+    force: bool = False
+
+
+@dataclass
+class Progress:
+    """The job as the last polls saw it."""
+
+    parts: int = 0
+    merged: int = 0
+    total: int = 0          # requests in live batches
+    completed: int = 0
+    failed: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    ok_records: int = 0
+    failed_records: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def kill_point(step: str) -> None:
+    """Die here, as ``kill -9`` would, when the test hook names this step."""
+    if os.environ.get(KILL_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Runner:
+    """One remote job. ``prepare`` first; then ``submit``, ``wait``, ``status``, ``cancel``."""
+
+    def __init__(self, spec: RemoteSpec, api: Any, *, secrets: list[str] = (),  # type: ignore[assignment]
+                 sleep: Callable[[float], None] = time.sleep,
+                 wall: Callable[[], float] = time.time,
+                 on_progress: Optional[Callable[[Progress], None]] = None,
+                 on_note: Optional[Callable[[str], None]] = None) -> None:
+        self.spec, self.api, self.secrets = spec, api, list(secrets)
+        self.sleep, self.wall = sleep, wall
+        self.on_progress, self.on_note = on_progress, on_note or (lambda text: None)
+        self.state_path = st.path_for(spec.output)
+        self.state: Optional[JobState] = None
+        self.existing = resume.Existing()
+        self.format = spec.input_format
+        self.endpoint = spec.endpoint or CHAT
+        self.progress = Progress()
+        self.merged_now: list[Part] = []   # their failed items are sent again next run, not now
+        self._writer: Optional[RecordWriter] = None
+        self._sink: Optional[FdSink] = None
+
+    # -- preparing -------------------------------------------------------------
+    def prepare(self, *, read_only: bool = False) -> None:
+        """Check the paths, load the state and OUT, and pre-pass the input."""
+        spec = self.spec
+        if not os.path.isfile(spec.input):
+            raise InputError(f"cannot read {spec.input}: no such file")
+        saved = st.load(self.state_path)
+        if read_only:
+            if saved is None:
+                raise InputError(f"no remote job for {spec.output}: {self.state_path} "
+                                 "does not exist")
+            self.state = saved
+            return
+        has_out = os.path.exists(spec.output) and os.path.getsize(spec.output) > 0
+        if (has_out or saved) and not (spec.resume or spec.force):
+            raise InputError(f"{spec.output} exists (or its remote job does): pass --resume "
+                             "to finish it, or --force to start over")
+        if saved is not None and saved.input != os.path.abspath(spec.input):
+            if spec.resume:
+                raise InputError(f"the remote job of {spec.output} ran {saved.input}, not "
+                                 f"{spec.input}: resume it with the same input")
+        if spec.resume:
+            self.existing = resume.load(spec.output, spec.output_format) if has_out else self.existing
+            self.state = saved
+        elif saved is not None and any(p.live for p in saved.parts):
+            self.on_note(f"--force: the earlier job's batches ({', '.join(st_ids(saved))}) "
+                         "keep running remotely; their results will not be collected")
+        scan = reader.scan(spec.input, spec.input_format, self.existing.done)
+        self.format = scan.format
+        self.endpoint = self._endpoint()
+        if self.state is None:
+            self.state = JobState.new(spec.input, spec.output_format, self.endpoint, spec.window)
+
+    def _endpoint(self) -> str:
+        if self.state is not None:
+            return self.state.endpoint
+        if self.spec.endpoint:
+            return self.spec.endpoint
+        if self.format == "openai-batch":
+            first = next(reader.lines(self.spec.input), (0, None))[1]
+            return endpoint_of_input(first) or CHAT
+        return CHAT
+
+    def _items(self) -> Any:
+        return reader.read_items(self.spec.input, self.format, self.spec.defaults,
+                                 urls=urls_for(self.endpoint))
+
+    def _save(self) -> None:
+        assert self.state is not None
+        st.save(self.state, self.state_path)
+
+    # -- output ----------------------------------------------------------------
+    def open_output(self) -> None:
+        """Open OUT for records: appended to on resume, created afresh otherwise."""
+        self._sink = FdSink.open(self.spec.output, append=self.spec.resume)
+        self._writer = RecordWriter(self._sink, ordered=False)
+        self._records = records_for(self.spec.output_format, self.secrets)
+
+    def close(self) -> None:
+        """Flush and close OUT."""
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+
+    def _write(self, data: bytes) -> None:
+        assert self._writer is not None
+        self._writer.put(0, data)
+
+    # -- planning and submitting ---------------------------------------------
+    def plan(self) -> list[dict[str, Any]]:
+        """The parts a submission would create, as rows (``--dry-run``); sends nothing."""
+        splitter = Splitter(self.endpoint, self.spec.max_lines, self.spec.max_bytes, write=False)
+        done = self.existing.done
+        rows = []
+        for number, part in enumerate(splitter.parts(self._items(), lambda i: i.id not in done,
+                                                     lambda i: None), 1):
+            rows.append(dict(part=number, **part.row()))
+        return rows
+
+    def recover(self) -> None:
+        """Settle parts the previous run left half-way (see the module docstring)."""
+        assert self.state is not None
+        unsure = [p for p in self.state.parts if p.stage == "creating"]
+        found = self._find_batches() if unsure else {}
+        for part in self.state.parts:
+            if part.stage in ("planned", "uploaded"):
+                self._void(part, "it was never submitted")
+            elif part.stage == "creating":
+                batch = found.get(part.number)
+                if batch is None:
+                    self._void(part, "no batch was created for it")
+                else:
+                    self._adopt(part, batch)
+                    self.on_note(f"part {part.number}: found batch {part.batch_id}, "
+                                 "created before the last run stopped")
+        self._save()
+
+    def _void(self, part: Part, why: str) -> None:
+        part.stage = "void"
+        if part.file_id:
+            self.api.delete_file(part.file_id)
+        self.on_note(f"part {part.number}: {why}; its items go out again")
+
+    def _find_batches(self) -> dict[int, dict[str, Any]]:
+        """This job's batches on the server, by part number (newest first, paginated,
+        stopping at batches older than the job)."""
+        assert self.state is not None
+        oldest = self.state.created_at - LOOKUP_SLACK
+        recent = []
+        for batch in self.api.each_batch():
+            created = batch.get("created_at")
+            if isinstance(created, (int, float)) and created < oldest:
+                break
+            recent.append(batch)
+        if not self.api.has_metadata:
+            return self._match_untagged(recent)
+        found: dict[int, dict[str, Any]] = {}
+        for batch in recent:
+            meta = batch.get("metadata")
+            if isinstance(meta, dict) and meta.get("llmcli_job") == self.state.job_id:
+                try:
+                    found.setdefault(int(meta.get("llmcli_part")), batch)
+                except (TypeError, ValueError):
+                    continue
+        return found
+
+    def _match_untagged(self, recent: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """Without metadata: a part in ``creating`` is the batch, not yet known to this
+        job, created after the part's create began, with as many requests as the part
+        (the oldest such batch; docs/batch.md says what this cannot tell apart)."""
+        assert self.state is not None
+        known = {p.batch_id for p in self.state.parts if p.batch_id}
+        found: dict[int, dict[str, Any]] = {}
+        for part in self.state.parts:
+            if part.stage != "creating" or part.creating_at is None:
+                continue
+            for batch in reversed(recent):           # oldest first
+                created = batch.get("created_at")
+                total = (batch.get("request_counts") or {}).get("total")
+                if (batch.get("id") not in known and isinstance(created, (int, float))
+                        and created >= part.creating_at - CLOCK_SLACK and total == part.lines):
+                    found[part.number] = batch
+                    known.add(batch.get("id"))
+                    break
+        return found
+
+    def submit(self) -> list[Part]:
+        """Send every item that is not done and not held by a live part; returns the
+        new parts. Bad input lines get their error records now."""
+        assert self.state is not None
+        done, state = self.existing.done, self.state
+        held = [p for p in state.parts if p.live] + self.merged_now
+        take = (lambda i: i.id not in done and not any(p.holds(i.line) for p in held))
+        splitter = Splitter(self.endpoint, self.spec.max_lines, self.spec.max_bytes,
+                            folder=os.path.dirname(os.path.abspath(self.spec.output)))
+        created = []
+        for planned in splitter.parts(self._items(), take, self._bad_line):
+            part = Part(number=state.next_number(), ranges=planned.ranges, lines=planned.lines,
+                        bytes=planned.bytes, offset=planned.offset)
+            state.parts.append(part)
+            try:
+                self._save()                       # before the upload: remote state next
+                if self.api.uploads:
+                    self._upload(part, planned.path)
+                    os.unlink(planned.path)
+                self._create(part, part.file_id or planned.path)
+            finally:
+                if planned.path and os.path.exists(planned.path):
+                    os.unlink(planned.path)
+            created.append(part)
+        return created
+
+    def _bad_line(self, item: Item) -> None:
+        self._write(self._records.error(item, None, 0, 0))
+        self.progress.failed_records += 1
+        self.progress.errors["invalid_input"] = self.progress.errors.get("invalid_input", 0) + 1
+
+    def _upload(self, part: Part, path: Optional[str]) -> None:
+        assert self.state is not None and path is not None
+        if os.environ.get(KILL_ENV) == "upload":
+            self.api.on_chunk = lambda n: kill_point("upload")
+        name = f"{self.state.job_id}-part{part.number}.jsonl"
+        part.file_id = str(self.api.upload(path, name)["id"])
+        part.stage = "uploaded"
+        self._save()
+        kill_point("uploaded")
+
+    def _create(self, part: Part, source: Optional[str]) -> None:
+        """Create the part's batch from ``source`` (the uploaded file's id, or the
+        request file itself for an API that takes requests inline)."""
+        assert self.state is not None and source is not None
+        part.stage, part.creating_at = "creating", self.wall()
+        self._save()                               # before the request that costs money
+        meta = {"llmcli_job": self.state.job_id, "llmcli_part": str(part.number)}
+        for attempt in range(1, CREATE_TRIES + 1):
+            try:
+                batch = self.api.create(source, self.endpoint, self.state.completion_window,
+                                        meta)
+                break
+            except APIError as exc:
+                # The request may have been carried out all the same: look before retrying.
+                batch = self._find_batches().get(part.number)
+                if batch is not None:
+                    break
+                if not exc.retryable or attempt == CREATE_TRIES:
+                    raise
+                self.sleep(min(2.0 ** attempt, self.spec.poll_interval))
+        kill_point("created")
+        self._adopt(part, batch)
+        self._save()
+
+    @staticmethod
+    def _adopt(part: Part, batch: dict[str, Any]) -> None:
+        part.batch_id = str(batch.get("id"))
+        part.stage = "submitted"
+        _update(part, batch)
+
+    # -- waiting and merging -------------------------------------------------
+    def wait(self, *, block: bool = True) -> None:
+        """Poll the live parts, merging each (in order) once its batch has ended.
+        ``block=False`` polls once and merges what has ended."""
+        interval = min(FIRST_POLL, self.spec.poll_interval)
+        while True:
+            self.poll()
+            kill_point("polling")
+            self._merge_ready()
+            if not self._live() or not block:
+                return
+            self.sleep(interval)
+            interval = min(interval * 2, self.spec.poll_interval)
+
+    def _live(self) -> list[Part]:
+        assert self.state is not None
+        return [p for p in self.state.parts if p.live and p.batch_id]
+
+    def poll(self) -> Progress:
+        """Retrieve every live batch that has not ended; returns the totals."""
+        changed = False
+        for part in self._live():
+            if not part.finished:
+                before = part.status
+                _update(part, self.api.retrieve(part.batch_id))
+                changed |= part.status != before
+        if changed:
+            self._save()
+        self._tally()
+        return self.progress
+
+    def _tally(self) -> None:
+        assert self.state is not None
+        p = self.progress
+        p.parts = sum(1 for part in self.state.parts if part.stage != "void")
+        p.merged = sum(1 for part in self.state.parts if part.stage == "merged")
+        live = self._live()
+        p.total = sum(part.counts.get("total") or part.lines for part in live)
+        p.completed = sum(part.counts.get("completed") or 0 for part in live)
+        p.failed = sum(part.counts.get("failed") or 0 for part in live)
+        p.statuses = {}
+        for part in live:
+            p.statuses[part.status or "?"] = p.statuses.get(part.status or "?", 0) + 1
+        if self.on_progress is not None and live:
+            self.on_progress(p)
+
+    def _merge_ready(self) -> None:
+        """Merge ended parts in part order: a part waits for the ones before it."""
+        for part in self._live():
+            if not part.finished:
+                return
+            self.merge(part)
+
+    def merge(self, part: Part) -> results.MergeStats:
+        """Download an ended part's files and write one record per item it holds."""
+        folder = os.path.dirname(os.path.abspath(self.spec.output))
+        files = []
+        try:
+            for file_id in (part.output_file_id, part.error_file_id):
+                if file_id:
+                    fd, path = tempfile.mkstemp(prefix="llmcli-result-", dir=folder)
+                    os.close(fd)
+                    files.append(path)
+                    self.api.download(file_id, path)
+            stats = self._write_part(part, files)
+        finally:
+            for path in files:
+                os.unlink(path)
+        part.stage = "merged"
+        self._save()
+        self._tally()
+        return stats
+
+    def _write_part(self, part: Part, files: list[str]) -> results.MergeStats:
+        # Each result line makes a few dozen short-lived containers and no cycles: the
+        # cyclic collector would run every ~700 of them for nothing (a third of the time).
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._write_records(part, files)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _write_records(self, part: Part, files: list[str]) -> results.MergeStats:
+        batch = {"status": part.status, "errors": part.errors}
+        missing = results.missing_reason(batch)
+        refused = results.validation_errors(batch)
+        found = results.ResultStream(files)
+        convert = results.Converter(self._records, self.endpoint,
+                                    part.seconds * 1000)
+        stats = results.MergeStats()
+        done = self.existing.done if len(self.existing.done) else None
+        chunk: list[bytes] = []
+        item = Item(0, 0, "", None)     # one Item, refilled per line: the hot loop
+        for position, (line, key) in enumerate(results.members(self.spec.input, self.format,
+                                                               part), 1):
+            if done is not None and key in done:
+                continue
+            why = ("invalid_request", refused[position]) if position in refused else missing
+            item.line, item.id = line, key
+            chunk.append(convert.record(item, found.take(key), why, stats))
+            if position == 1:
+                self._write(chunk.pop())
+                kill_point("download")
+            elif len(chunk) >= WRITE_CHUNK:     # whole lines, many per write
+                self._write(b"".join(chunk))
+                chunk.clear()
+        if chunk:
+            self._write(b"".join(chunk))
+        self.merged_now.append(part)
+        self.progress.ok_records += stats.ok
+        self.progress.failed_records += stats.failed
+        for kind, n in stats.errors.items():
+            self.progress.errors[kind] = self.progress.errors.get(kind, 0) + n
+        return stats
+
+    # -- status and cancel -----------------------------------------------------
+    def cancel(self) -> list[Part]:
+        """Ask the server to cancel every live batch that has not ended."""
+        cancelled = []
+        for part in self._live():
+            if not part.finished:
+                _update(part, self.api.cancel(part.batch_id))
+                cancelled.append(part)
+        self._save()
+        return cancelled
+
+    def unfinished(self) -> int:
+        """Items held by live parts (not merged yet)."""
+        assert self.state is not None
+        return sum(p.lines for p in self.state.parts if p.live)
+
+
+def _update(part: Part, batch: dict[str, Any]) -> None:
+    """Keep what a batch object says about a part; liberal in what it reads."""
+    status = batch.get("status")
+    part.status = status if isinstance(status, str) else part.status
+    counts = batch.get("request_counts")
+    if isinstance(counts, dict):
+        part.counts = dict(part.counts, **{k: v for k, v in counts.items()
+                                           if isinstance(v, int)})
+    for name in ("output_file_id", "error_file_id"):
+        if isinstance(batch.get(name), str) and batch.get(name):
+            setattr(part, name, batch[name])
+    if isinstance(batch.get("errors"), dict):
+        part.errors = batch["errors"]
+    start, end = batch.get("created_at"), _ended_at(batch)
+    if isinstance(start, (int, float)) and isinstance(end, (int, float)):
+        part.seconds = int(max(end - start, 0))
+
+
+def _ended_at(batch: dict[str, Any]) -> Any:
+    for name in ("completed_at", "failed_at", "expired_at", "cancelled_at"):
+        if batch.get(name):
+            return batch[name]
+    return None
+
+
+def st_ids(state: JobState) -> list[str]:
+    """Batch ids of the live parts (for messages)."""
+    return reattach_ids(state) or ["none created"]
+
+
+def reattach_ids(state: JobState) -> list[str]:
+    """Batch ids of the live parts."""
+    return [p.batch_id for p in state.parts if p.live and p.batch_id]
+

@@ -1,0 +1,158 @@
+"""The job state file: which parts exist, what each holds, where each is remotely.
+
+Written beside OUT as ``OUT.remote.json``, atomically (a temporary file, fsync, rename,
+fsync of the folder) before every step that creates remote state or costs money, so a
+crash leaves the old state or the new one, never half of one. A part holds the input
+items whose line numbers fall in its ``ranges`` (closed intervals) and that were not
+done when it was made; it keeps them until it is merged into OUT.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from ..reader import InputError
+
+VERSION = 1
+SUFFIX = ".remote.json"
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+
+
+@dataclass
+class Part:
+    """One uploaded file and its batch. ``stage`` is how far llmcli got with it:
+    ``planned`` (state saved, upload next), ``uploaded`` (file id known, create next),
+    ``creating`` (the create request may have been sent), ``submitted`` (batch id known),
+    ``merged`` (its records are in OUT), ``void`` (given up before any batch existed:
+its items go out in a new part)."""
+
+    number: int
+    ranges: list[list[int]]
+    lines: int
+    bytes: int
+    offset: int = 0                        # byte offset of its first line in the input
+    stage: str = "planned"
+    file_id: Optional[str] = None
+    batch_id: Optional[str] = None
+    status: Optional[str] = None          # the batch's last known remote status
+    counts: dict[str, int] = field(default_factory=dict)
+    output_file_id: Optional[str] = None
+    error_file_id: Optional[str] = None
+    errors: Optional[dict[str, Any]] = None   # the batch's own errors (validation failure)
+    seconds: int = 0                          # from the batch's creation to its end
+    creating_at: Optional[float] = None       # wall time just before the create request
+
+    @property
+    def live(self) -> bool:
+        """Whether the part still holds its items (not merged into OUT yet)."""
+        return self.stage not in ("merged", "void")
+
+    @property
+    def finished(self) -> bool:
+        """Whether its batch has ended remotely."""
+        return self.status in TERMINAL
+
+    def holds(self, line: int) -> bool:
+        """Whether input line ``line`` is within this part's ranges."""
+        ranges = self.ranges
+        if len(ranges) == 1:
+            return ranges[0][0] <= line <= ranges[0][1]
+        i = bisect.bisect_right(self.ranges, [line, float("inf")]) - 1
+        return i >= 0 and self.ranges[i][0] <= line <= self.ranges[i][1]
+
+
+@dataclass
+class JobState:
+    """Everything needed to resume a remote job."""
+
+    job_id: str
+    input: str
+    output_format: str
+    endpoint: str
+    completion_window: str
+    created_at: float
+    parts: list[Part] = field(default_factory=list)
+    version: int = VERSION
+
+    @classmethod
+    def new(cls, input: str, output_format: str, endpoint: str, window: str,
+            now: Optional[float] = None) -> "JobState":
+        """A fresh job with a random id."""
+        return cls(job_id="llmcli_" + os.urandom(8).hex(), input=os.path.abspath(input),
+                   output_format=output_format, endpoint=endpoint,
+                   completion_window=window, created_at=now or time.time())
+
+    def next_number(self) -> int:
+        """Part numbers are never reused: a late batch of a lost part stays traceable."""
+        return max((p.number for p in self.parts), default=0) + 1
+
+    def live_parts(self) -> list[Part]:
+        """Parts that still hold their items, in order."""
+        return [p for p in self.parts if p.live]
+
+    def held(self, line: int) -> bool:
+        """Whether a live part holds input line ``line``."""
+        return any(p.holds(line) for p in self.parts if p.live)
+
+
+def path_for(output: str) -> str:
+    """Where the state of the job writing ``output`` lives."""
+    return output + SUFFIX
+
+
+def load(path: str) -> Optional[JobState]:
+    """The state saved at ``path``, or ``None`` when there is none."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the remote job state {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise InputError(f"{path} is not a remote job state this llmcli can read")
+    parts = [Part(**p) for p in data.pop("parts", [])]
+    return JobState(parts=parts, **data)
+
+
+def save(state: JobState, path: str) -> None:
+    """Write ``state`` atomically and durably: temp file, fsync, rename, fsync folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    data = json.dumps(asdict(state), indent=1).encode("utf-8") + b"\n"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    _sync_folder(folder)
+
+
+def _sync_folder(folder: str) -> None:
+    """Make the rename itself durable (a power cut could otherwise undo it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def to_dict(state: JobState) -> dict[str, Any]:
+    """The state as plain data (for ``--status``)."""
+    return asdict(state)

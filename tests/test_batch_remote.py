@@ -1,0 +1,363 @@
+"""`llmcli batch --remote` end to end against the test server's Batch API: in-process
+runs through the harness, and real child processes where a kill -9 is needed."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import openai
+import pytest
+
+from llmcli.testing import MockOpenAIServer
+from tests.conftest import API_KEY, run_cli
+
+FAST = ("--poll-interval", "0.05")
+
+
+@pytest.fixture(scope="module")
+def bserver() -> Iterator[MockOpenAIServer]:
+    """A server of this module's own: its batch knobs change per test."""
+    with MockOpenAIServer(api_key=API_KEY) as srv:
+        yield srv
+
+
+@pytest.fixture
+def env(bserver: MockOpenAIServer) -> dict[str, str]:
+    bserver.batch_knobs(line_seconds=0.0, validating_seconds=0.0, finalizing_seconds=0.0,
+                        fail_validation=False, expire_after=None, quirky=False)
+    e = dict(os.environ)
+    e.update(OPENAI_BASE_URL=bserver.base_url, OPENAI_API_KEY=API_KEY, LLMCLI_MODEL="test-model")
+    return e
+
+
+def created(server: MockOpenAIServer) -> int:
+    return server.batch_knobs()["created"]
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def prompts(tmp_path: Path, n: int, extra: tuple[str, ...] = ()) -> Path:
+    path = tmp_path / "in.txt"
+    path.write_text("".join(f"question {i}\n" for i in range(1, n + 1)) + "".join(
+        f"{line}\n" for line in extra))
+    return path
+
+
+def remote(env: dict[str, str], *args: str, **kw: Any):
+    return run_cli("batch", *args, "--remote", *FAST, env=env, **kw)
+
+
+# -- the test server, proven by the official SDK ----------------------------------
+def test_sdk_files_and_batches(bserver: MockOpenAIServer) -> None:
+    client = openai.OpenAI(base_url=bserver.base_url, api_key=API_KEY)
+    line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}}
+    data = (json.dumps(line) + "\n").encode()
+    uploaded = client.files.create(file=("in.jsonl", io.BytesIO(data)), purpose="batch")
+    assert client.files.retrieve(uploaded.id).bytes == len(data)
+    assert client.files.content(uploaded.id).content == data
+    ids = [client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                 completion_window="24h", metadata={"n": str(i)}).id
+           for i in range(3)]
+    page = client.batches.list(limit=2)
+    assert [b.id for b in page.data] == ids[:0:-1] and page.has_more
+    assert [b.id for b in client.batches.list(limit=2, after=ids[1]).data] == [ids[0]]
+    batch = client.batches.retrieve(ids[2])
+    for _ in range(200):
+        if batch.status == "completed":
+            break
+        batch = client.batches.retrieve(ids[2])
+    assert batch.request_counts.completed == 1 and batch.metadata == {"n": "2"}
+    result = json.loads(client.files.content(batch.output_file_id).text)
+    assert result["custom_id"] == "a" and result["response"]["body"]["choices"][0]["message"]["content"] == "echo: hi"
+    assert client.files.delete(uploaded.id).deleted
+
+
+def test_sdk_cancel(bserver: MockOpenAIServer) -> None:
+    bserver.batch_knobs(line_seconds=0.5)
+    try:
+        client = openai.OpenAI(base_url=bserver.base_url, api_key=API_KEY)
+        lines = b"".join(json.dumps({"custom_id": str(i), "method": "POST",
+                                     "url": "/v1/chat/completions",
+                                     "body": {"model": "test-model", "messages": [
+                                         {"role": "user", "content": "x"}]}}).encode() + b"\n"
+                         for i in range(20))
+        f = client.files.create(file=("c.jsonl", io.BytesIO(lines)), purpose="batch")
+        batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                      completion_window="24h")
+        assert client.batches.cancel(batch.id).status in ("cancelling", "cancelled")
+    finally:
+        bserver.batch_knobs(line_seconds=0.0)
+
+
+# -- end to end ------------------------------------------------------------------------
+def test_remote_equals_local(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    source = prompts(tmp_path, 7, ("broken #fault:400",))
+    before = created(bserver)
+    done = remote(env, str(source), "-o", str(tmp_path / "remote.jsonl"), "--remote-max-lines", "3")
+    assert done.returncode == 7, done.stderr
+    assert created(bserver) - before == 3            # 8 lines in parts of 3
+    local = run_cli("batch", str(source), "-o", str(tmp_path / "local.jsonl"), env=env)
+    assert local.returncode == 7
+    pick = lambda r: (r["id"], r["line"], r["status"], r["content"], r["finish_reason"],  # noqa: E731
+                      (r["error"] or {}).get("type"))
+    assert [pick(r) for r in records(tmp_path / "remote.jsonl")] == \
+        [pick(r) for r in records(tmp_path / "local.jsonl")]
+    assert records(tmp_path / "remote.jsonl")[-1]["error"]["status"] == 400
+
+
+def test_detach_then_resume(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    source = prompts(tmp_path, 5)
+    out = tmp_path / "out.jsonl"
+    first = remote(env, str(source), "-o", str(out), "--detach", "--remote-max-lines", "2")
+    assert first.returncode == 0, first.stderr
+    assert len(first.stdout.split()) == 3 and all(b.startswith("batch_") for b in first.stdout.split())
+    assert "--resume" in first.stderr
+    status = remote(env, str(source), "-o", str(out), "--status")
+    assert status.returncode == 0
+    assert [p["batch_id"] for p in json.loads(status.stdout)["parts"]] == first.stdout.split()
+    before = created(bserver)
+    second = remote(env, str(source), "-o", str(out), "--resume")
+    assert second.returncode == 0, second.stderr
+    assert created(bserver) == before                 # nothing submitted twice
+    assert [r["id"] for r in records(out)] == ["1", "2", "3", "4", "5"]
+    assert all(r["status"] == "ok" for r in records(out))
+
+
+@pytest.mark.parametrize("step", ["upload", "uploaded", "created", "polling", "download"])
+def test_kill_at_each_step_then_resume(env: dict[str, str], tmp_path: Path, bserver,
+                                       step: str) -> None:
+    source = prompts(tmp_path, 7)
+    out = tmp_path / "out.jsonl"
+    before = created(bserver)
+    killed = remote(dict(env, LLMCLI_REMOTE_KILL_AT=step), str(source), "-o", str(out),
+                    "--remote-max-lines", "3", process=True)     # a real kill -9 needs a process
+    assert killed.returncode == -9, killed.stderr
+    again = remote(env, str(source), "-o", str(out), "--resume", "--remote-max-lines", "3")
+    assert again.returncode == 0, again.stderr
+    assert created(bserver) - before == 3             # one batch per part, never two
+    got = records(out)
+    assert sorted(int(r["id"]) for r in got) == list(range(1, 8))
+    assert all(r["status"] == "ok" for r in got)
+    state = json.loads((tmp_path / "out.jsonl.remote.json").read_text())
+    assert len({p["batch_id"] for p in state["parts"] if p["stage"] == "merged"}) == 3
+
+
+def test_expiry_then_resume(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    source = prompts(tmp_path, 5)
+    out = tmp_path / "out.jsonl"
+    bserver.batch_knobs(expire_after=2)
+    first = remote(env, str(source), "-o", str(out))
+    assert first.returncode == 7
+    got = records(out)
+    assert [r["status"] for r in got] == ["ok", "ok", "error", "error", "error"]
+    assert got[2]["error"]["code"] == "batch_expired" and got[2]["error"]["retryable"]
+    bserver.batch_knobs(expire_after=None)
+    second = remote(env, str(source), "-o", str(out), "--resume")
+    assert second.returncode == 0, second.stderr
+    assert sorted((r["id"], r["status"]) for r in records(out)) == [(str(i), "ok") for i in range(1, 6)]
+
+
+def test_validation_failure(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    bserver.batch_knobs(fail_validation=True)
+    done = remote(env, str(prompts(tmp_path, 3)), "-o", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 7
+    got = records(tmp_path / "out.jsonl")
+    assert len(got) == 3 and {r["error"]["code"] for r in got} == {"invalid_request"}
+    assert "fail_validation" in got[0]["error"]["message"]
+
+
+def test_cancel(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    bserver.batch_knobs(line_seconds=0.3)
+    source, out = prompts(tmp_path, 20), tmp_path / "out.jsonl"
+    assert remote(env, str(source), "-o", str(out), "--detach").returncode == 0
+    cancel = remote(env, str(source), "-o", str(out), "--cancel")
+    assert cancel.returncode == 0 and "cancel" in cancel.stdout
+    bserver.batch_knobs(line_seconds=0.0)
+    collect = remote(env, str(source), "-o", str(out), "--resume")
+    assert collect.returncode == 7, collect.stderr     # the cancelled ones failed
+    got = records(out)
+    assert len(got) == 20
+    assert any(r["error"] and r["error"]["code"] == "batch_cancelled" for r in got)
+
+
+def test_quirky_server(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    bserver.batch_knobs(quirky=True, expire_after=3)
+    source = prompts(tmp_path, 4, ("bad #fault:500",))
+    done = remote(env, str(source), "-o", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 7, done.stderr
+    got = records(tmp_path / "out.jsonl")
+    assert [r["status"] for r in got] == ["ok", "ok", "ok", "error", "error"]
+    assert got[0]["content"] == "echo: question 1" and got[0]["usage"] is None
+    assert got[3]["error"]["code"] == "batch_expired"     # no code on the line: the status says
+
+
+def test_embeddings_and_dry_run(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    source = prompts(tmp_path, 3)
+    before = created(bserver)
+    dry = remote(env, str(source), "-o", str(tmp_path / "e.jsonl"), "--dry-run",
+                 "--endpoint", "/v1/embeddings", "--remote-max-lines", "2")
+    assert dry.returncode == 0 and created(bserver) == before
+    assert dry.stdout.splitlines()[0].split()[:3] == ["part", "lines", "bytes"]
+    assert "2 part(s), 3 request(s)" in dry.stdout and not (tmp_path / "e.jsonl").exists()
+    done = remote(env, str(source), "-o", str(tmp_path / "e.jsonl"), "--endpoint", "/v1/embeddings")
+    assert done.returncode == 0, done.stderr
+    vector = json.loads(records(tmp_path / "e.jsonl")[0]["content"])
+    assert len(vector) == 8 and all(-1 <= x <= 1 for x in vector)
+
+
+def test_batch_api_input_naming_responses_and_openai_batch_output(env: dict[str, str],
+                                                                   tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({
+        "custom_id": f"r{i}", "method": "POST", "url": "/v1/responses",
+        "body": {"model": "test-model", "input": f"say {i}"}}) + "\n" for i in range(3)))
+    out = tmp_path / "out.jsonl"
+    done = remote(env, str(source), "-o", str(out), "--output-format", "openai-batch")
+    assert done.returncode == 0, done.stderr
+    got = records(out)
+    assert [r["custom_id"] for r in got] == ["r0", "r1", "r2"]
+    assert got[1]["response"]["body"]["output"][0]["content"][0]["text"] == "echo: say 1"
+    plain = tmp_path / "plain.jsonl"
+    assert remote(env, str(source), "-o", str(plain)).returncode == 0
+    first = records(plain)[0]
+    assert (first["content"], first["finish_reason"], first["usage"]["prompt_tokens"]) == \
+        ("echo: say 0", "stop", 2)
+
+
+def test_usage_errors(env: dict[str, str], tmp_path: Path) -> None:
+    source = prompts(tmp_path, 2)
+    no_out = remote(env, str(source))
+    assert no_out.returncode == 2 and "-o FILE" in no_out.stderr
+    status = remote(env, str(source), "-o", str(tmp_path / "none.jsonl"), "--status")
+    assert status.returncode == 2 and "no remote job" in status.stderr
+    out = tmp_path / "o.jsonl"
+    assert remote(env, str(source), "-o", str(out), "--detach").returncode == 0
+    again = remote(env, str(source), "-o", str(out))
+    assert again.returncode == 2 and "--resume" in again.stderr
+    (tmp_path / "x").mkdir()
+    other = prompts(tmp_path / "x", 2)
+    wrong = remote(env, str(other), "-o", str(out), "--resume")
+    assert wrong.returncode == 2 and "same input" in wrong.stderr
+
+
+# -- Anthropic Message Batches -------------------------------------------------------
+def test_sdk_anthropic_message_batches(bserver: MockOpenAIServer) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=bserver.base_url[:-len("/v1")], api_key=API_KEY)
+    requests = [{"custom_id": f"r{i}", "params": {
+        "model": "test-model", "max_tokens": 20,
+        "messages": [{"role": "user", "content": f"hi {i}" + (" #fault:500" if i == 1 else "")}]}}
+        for i in range(3)]
+    batch = client.messages.batches.create(requests=requests)
+    assert batch.processing_status == "in_progress" and batch.request_counts.processing == 3
+    for _ in range(200):
+        batch = client.messages.batches.retrieve(batch.id)
+        if batch.processing_status == "ended":
+            break
+    assert (batch.request_counts.succeeded, batch.request_counts.errored) == (2, 1)
+    results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
+    assert results["r0"].type == "succeeded" and results["r0"].message.content[0].text == "echo: hi 0"
+    assert results["r1"].type == "errored"
+    assert batch.id in [b.id for b in client.messages.batches.list(limit=3)]
+    assert client.messages.batches.cancel(batch.id).processing_status == "ended"
+
+
+def anthropic_remote(env: dict[str, str], *args: str, **kw: Any):
+    e = dict(env, ANTHROPIC_API_KEY=API_KEY)
+    return run_cli("--api", "anthropic", "batch", *args, "--remote", *FAST, "--base-url",
+                   env["OPENAI_BASE_URL"], env=e, **kw)
+
+
+@pytest.mark.parametrize("step", [None, "created"])
+def test_anthropic_remote_and_a_kill_after_create(env: dict[str, str], tmp_path: Path,
+                                                  bserver, step: str) -> None:
+    source, out = prompts(tmp_path, 5, ("bad #fault:500",)), tmp_path / "out.jsonl"
+    before = created(bserver)
+    if step:
+        killed = anthropic_remote(dict(env, LLMCLI_REMOTE_KILL_AT=step), str(source), "-o",
+                                  str(out), "--remote-max-lines", "4", process=True)
+        assert killed.returncode == -9, killed.stderr
+    done = anthropic_remote(env, str(source), "-o", str(out), "--remote-max-lines", "4",
+                            *(["--resume"] if step else []))
+    assert done.returncode == 7, done.stderr
+    assert created(bserver) - before == 2                 # found by time and size: no twin
+    got = records(out)
+    assert [r["id"] for r in got] == [str(i) for i in range(1, 7)]
+    assert [r["status"] for r in got] == ["ok"] * 5 + ["error"]
+    assert got[0]["content"] == "echo: question 1" and got[5]["error"]["status"] == 500
+
+
+def test_anthropic_expiry_then_resume(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    source, out = prompts(tmp_path, 3), tmp_path / "out.jsonl"
+    bserver.batch_knobs(expire_after=1)
+    assert anthropic_remote(env, str(source), "-o", str(out)).returncode == 7
+    assert [r["error"] and r["error"]["code"] for r in records(out)] == \
+        [None, "batch_expired", "batch_expired"]
+    bserver.batch_knobs(expire_after=None)
+    assert anthropic_remote(env, str(source), "-o", str(out), "--resume").returncode == 0
+    assert sorted(r["id"] for r in records(out) if r["status"] == "ok") == ["1", "2", "3"]
+
+
+# -- listing, progress, Ctrl-C -----------------------------------------------------
+def test_batches_lists_jobs_and_parts(env: dict[str, str], tmp_path: Path, bserver) -> None:
+    source, out = prompts(tmp_path, 3), tmp_path / "out.jsonl"
+    submitted = remote(env, str(source), "-o", str(out), "--detach", "--remote-max-lines", "2")
+    job = json.loads((tmp_path / "out.jsonl.remote.json").read_text())["job_id"]
+    listed = run_cli("batches", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    mine = [r for r in json.loads(listed.stdout) if r["job"] == job]
+    assert sorted((r["part"], r["batch"]) for r in mine) == \
+        list(zip(["1", "2"], submitted.stdout.split()))
+    table = run_cli("batches", env=env).stdout.splitlines()
+    assert table[0].split() == ["job", "part", "batch", "status", "done", "total", "created"]
+    assert any(job in line for line in table[1:])
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(env: dict[str, str], tmp_path: Path,
+                                                      bserver) -> None:
+    bserver.batch_knobs(line_seconds=0.02)
+    done = remote(env, str(prompts(tmp_path, 5)), "-o", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 0
+    status = [line for line in done.stderr.splitlines() if line.startswith("llmcli: batch --remote: ")
+              and "requests" in line]
+    assert status and "/5 requests" in status[0]
+    assert "\r" not in done.stderr
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_waiting_detaches(env: dict[str, str], tmp_path: Path, bserver,
+                                         signame: str) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    bserver.batch_knobs(line_seconds=0.2)
+    source, out = prompts(tmp_path, 6), tmp_path / "out.jsonl"
+    child = subprocess.Popen([sys.executable, "-m", "llmcli", "batch", str(source), "-o", str(out),
+                              "--remote", *FAST], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    state = tmp_path / "out.jsonl.remote.json"
+    for _ in range(200):      # wait until the batch exists, then interrupt the waiting
+        if state.exists() and '"submitted"' in state.read_text():
+            break
+        time.sleep(0.05)
+    child.send_signal(getattr(signal, signame))
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 130, err
+    assert "detached" in err and "--resume" in err
+    batch_id = json.loads(state.read_text())["parts"][0]["batch_id"]
+    bserver.batch_knobs(line_seconds=0.0)
+    before = created(bserver)
+    again = remote(env, str(source), "-o", str(out), "--resume")
+    assert again.returncode == 0 and created(bserver) == before
+    assert json.loads(state.read_text())["parts"][0]["batch_id"] == batch_id
+    assert len(records(out)) == 6
