@@ -33,7 +33,7 @@ def batches(
     from ..batch.remote.providers import engine_for
 
     api, _ = engine_for(c.client_options(settings), None)
-    rows = []
+    rows: list[dict[str, Any]] = []
     with api:
         for batch in api.each_batch():
             if len(rows) >= limit:
@@ -50,8 +50,8 @@ def batches(
 
 
 def _row(batch: dict[str, Any]) -> dict[str, Any]:
-    meta = batch.get("metadata") if isinstance(batch.get("metadata"), dict) else {}
-    counts = batch.get("request_counts") if isinstance(batch.get("request_counts"), dict) else {}
+    meta: dict[str, Any] = batch["metadata"] if isinstance(batch.get("metadata"), dict) else {}
+    counts: dict[str, Any] = batch["request_counts"] if isinstance(batch.get("request_counts"), dict) else {}
     done = (counts.get("completed") or 0) + (counts.get("failed") or 0)
     created = batch.get("created_at")
     when = None

@@ -38,15 +38,11 @@ Commands:
   Start a line with // to send a message that begins with /."""
 
 
-def _flush(stream: Any) -> None:
-    if stream is not None:
-        stream.flush()
-
 
 def note(message: str) -> None:
     """A line for the person at the terminal, on stderr (stdout carries only replies)."""
     current().write_err(safe(f"llmcli: {message}") + "\n")
-    _flush(current().stderr)
+    current().stderr.flush()
 
 
 class Session:
@@ -182,7 +178,7 @@ def read_line(prompt: str) -> Optional[str]:
             if to_stdout:
                 return input(prompt)   # readline draws the prompt and edits the line
             current().write_err(prompt)
-            _flush(current().stderr)
+            current().stderr.flush()
             return input()
         except KeyboardInterrupt:
             current().write_err("\n")

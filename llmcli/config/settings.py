@@ -233,7 +233,7 @@ def _exposed_key(cfg: ConfigFile) -> list[str]:
     """A warning, as ssh gives, when a file that holds a key is readable by others."""
     if os.name != "posix":
         return []
-    profiles = cfg.data.get("profiles") if isinstance(cfg.data.get("profiles"), dict) else {}
+    profiles: dict[str, Any] = cfg.data["profiles"] if isinstance(cfg.data.get("profiles"), dict) else {}
     holds_key = bool(cfg.data.get("api_key")) or any(
         isinstance(p, dict) and p.get("api_key") for p in profiles.values())
     try:

@@ -101,9 +101,9 @@ class BatchService:
             return _json(self._upload(headers.get("content-type", ""), body))
         if method == "GET" and not rest:
             purpose = parse_qs(query).get("purpose", [None])[-1]
-            data = [meta for meta, _ in self.files.values()
-                    if purpose is None or meta["purpose"] == purpose]
-            return _json({"object": "list", "data": data[::-1], "has_more": False})
+            listed = [meta for meta, _ in self.files.values()
+                      if purpose is None or meta["purpose"] == purpose]
+            return _json({"object": "list", "data": listed[::-1], "has_more": False})
         if not rest or rest[0] not in self.files:
             raise _not_found("file", rest[0] if rest else "")
         meta, data = self.files[rest[0]]
@@ -128,7 +128,7 @@ class BatchService:
 
     def add_file(self, filename: str, purpose: str, data: bytes) -> dict[str, Any]:
         """Store a file; returns its object."""
-        meta = {"id": _new_id("file-"), "object": "file", "bytes": len(data),
+        meta: dict[str, Any] = {"id": _new_id("file-"), "object": "file", "bytes": len(data),
                 "created_at": int(time.time()), "filename": filename, "purpose": purpose,
                 "status": "processed", "status_details": None}
         self.files[meta["id"]] = (meta, data)
@@ -234,7 +234,9 @@ class BatchRun:
     def _validate(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The request lines, or OpenAI's per-line validation errors."""
         _, data = self.service.files[self.batch["input_file_id"]]
-        lines, problems, seen = [], [], set()
+        lines: list[dict[str, Any]] = []
+        problems: list[dict[str, Any]] = []
+        seen: set[str] = set()
         for number, raw in enumerate(data.splitlines(), 1):
             if not raw.strip():
                 continue

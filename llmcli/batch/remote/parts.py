@@ -48,7 +48,7 @@ def shape_body(body: dict[str, Any], endpoint: str) -> dict[str, Any]:
     if endpoint == CHAT or "messages" not in body:
         return body
     if endpoint == EMBEDDINGS:
-        text = "\n".join(m.get("content") for m in body["messages"]
+        text = "\n".join(str(m.get("content")) for m in body["messages"]
                          if isinstance(m, dict) and m.get("role") == "user"
                          and isinstance(m.get("content"), str))
         return {k: v for k, v in dict(body, input=text).items() if k in _EMBEDDING_FIELDS}

@@ -151,7 +151,7 @@ def _line_error(error: Any, missing: tuple[str, str]) -> APIError:
     code = error.get("code") if isinstance(error.get("code"), str) else None
     message = str(error.get("message") or code or "the request failed")
     exc = APIError(message, code=code or missing[0])
-    exc.retryable = True   # type: ignore[misc]   # --resume sends it again
+    exc.retryable = True   # --resume sends it again
     return exc
 
 
@@ -197,7 +197,7 @@ def _text(content: Any) -> str:
 def missing_reason(batch: dict[str, Any]) -> tuple[str, str]:
     """(code, message) for the items of a batch that have no result line."""
     status = batch.get("status")
-    code, message = _MISSING.get(status, ("missing_result", "the batch returned no result"))
+    code, message = _MISSING.get(str(status), ("missing_result", "the batch returned no result"))
     errors = batch.get("errors")
     data = errors.get("data") if isinstance(errors, dict) else None
     if status == "failed" and isinstance(data, list) and data and isinstance(data[0], dict):

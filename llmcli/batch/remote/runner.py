@@ -222,7 +222,7 @@ class Runner:
             meta = batch.get("metadata")
             if isinstance(meta, dict) and meta.get("llmcli_job") == self.state.job_id:
                 try:
-                    found.setdefault(int(meta.get("llmcli_part")), batch)
+                    found.setdefault(int(meta["llmcli_part"]), batch)
                 except (TypeError, ValueError):
                     continue
         return found
@@ -265,7 +265,7 @@ class Runner:
                 self._save()                       # before the upload: remote state next
                 if self.api.uploads:
                     self._upload(part, planned.path)
-                    os.unlink(planned.path)
+                    os.unlink(planned.path)   # type: ignore[arg-type]   # uploads: a path
                 self._create(part, part.file_id or planned.path)
             finally:
                 if planned.path and os.path.exists(planned.path):

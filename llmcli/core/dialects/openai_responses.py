@@ -18,7 +18,7 @@ _INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"
 
 def input_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Canonical turns as Responses input messages (system ones go to instructions)."""
-    items = []
+    items: list[dict[str, Any]] = []
     for message in messages:
         role = str(message.get("role") or "user")
         content = message.get("content")
@@ -110,7 +110,8 @@ def result_of(obj: dict[str, Any], request_id: Optional[str]) -> ChatResult:
     status = obj.get("status")
     if status == "failed" or obj.get("error"):
         raise _failed(obj, request_id)
-    texts, tool = [], False
+    texts: list[str] = []
+    tool = False
     for item in each_dict(obj.get("output")):
         if item.get("type") == "message":
             texts.extend(str(c.get("text") or "") for c in each_dict(item.get("content"))
@@ -180,7 +181,7 @@ class ResponsesStream:
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             self._finish(as_dict(obj.get("response")))
         elif kind == "error" or (kind is None and obj.get("error")):
-            err = obj.get("error") if isinstance(obj.get("error"), dict) else obj
+            err: dict[str, Any] = obj["error"] if isinstance(obj.get("error"), dict) else obj
             raise stream_error({"error": {"type": err.get("type") if err.get("type") != "error"
                                           else err.get("code"), "code": err.get("code"),
                                           "message": err.get("message")}}, self.request_id)
