@@ -183,12 +183,15 @@ def run_attempts(outcomes: list[Any], policy: RetryPolicy = RetryPolicy(),
         return outcome
 
     def loop() -> Any:
-        for attempt in Attempts(policy, deadline, rand=lambda: 0.0):
-            if attempt.delay:
-                sleeps.append(attempt.delay)
-            with attempt:
-                return send(), attempt.number
-        raise AssertionError("unreachable")
+        attempts = Attempts(policy, deadline, rand=lambda: 0.0)
+        while True:
+            try:
+                return send(), attempts.number
+            except APIError as exc:
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    raise
+            sleeps.append(delay)
 
     try:
         return loop(), sleeps, calls

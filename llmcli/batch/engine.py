@@ -263,18 +263,18 @@ class Engine:
         throttle = self.throttle
         cost = estimate_tokens(item.body or {}, throttle.completion_estimate) \
             if throttle.counts_tokens else 0.0
-        try:
-            for attempt in attempts:
-                if attempt.delay:
-                    self.stats.retries += 1
-                    await self._sleep_unless_stopped(attempt.delay)
-                with attempt:
-                    result = await self._attempt(item, cost, deadline, clock, me,
-                                                 attempts.number == 1)
-                    break
-        except APIError as exc:
-            self._failed(item, exc, attempts.number, started)
-            return
+        while True:
+            try:
+                result = await self._attempt(item, cost, deadline, clock, me,
+                                             attempts.number == 1)
+                break
+            except APIError as exc:
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    self._failed(item, exc, attempts.number, started)
+                    return
+            self.stats.retries += 1
+            await self._sleep_unless_stopped(delay)
         self._succeeded(item, result, attempts.number, started)
 
     async def _attempt(self, item: Item, cost: float, deadline: Deadline,

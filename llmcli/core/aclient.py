@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable, Mapping, NamedTuple, Optional
 
 from .chat import ChatResult, check_status, parse_chat
 from .dialects import HTTPRequest, get_dialect
-from .errors import APIConnectionError, APITimeoutError, ConfigError
+from .errors import APIConnectionError, APIError, APITimeoutError, ConfigError
 from .options import ClientOptions, log, mask_url, redact
 from .retry import Attempts, Deadline
 
@@ -85,30 +85,41 @@ class AsyncClient:
             headers["content-type"] = "application/json"
         url = self.options.url(req.path)
         deadline = deadline or Deadline(self.options.max_time)
-        for attempt in Attempts(self.options.retry, deadline):
-            if attempt.delay:
-                await self._sleep(attempt.delay)
-            with attempt:
-                started = time.perf_counter()
-                connect = deadline.cap(self.options.connect_timeout)
-                read = deadline.cap(self.options.read_timeout)
-                try:
-                    response = await self._transport.request(method, url, headers, content,
-                                                             connect, read, deadline.remaining(),
-                                                             req.query)
-                except APITimeoutError:
-                    deadline.check()   # the budget ran out: say so rather than "timeout"
-                    raise
-                if log.isEnabledFor(20):
-                    shown = mask_url(redact(url, self.options.secrets()))
-                    log.info("%s %s -> %d in %.0f ms", method, shown,
-                             response.status, (time.perf_counter() - started) * 1000)
+        attempts = Attempts(self.options.retry, deadline)
+        while True:
+            try:
+                response = await self._attempt(method, url, headers, content, req.query,
+                                               deadline)
                 if on_response is not None:
                     on_response(response)
                 check_status(response.status, response.headers, response.body,
                              self.options.secrets())
-                return response, attempt.number
-        raise AssertionError("unreachable: Attempts ends by returning or raising")
+                return response, attempts.number
+            except APIError as exc:
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    raise
+            if delay > 0:
+                await self._sleep(delay)
+
+    async def _attempt(self, method: str, url: str, headers: dict[str, str],
+                       content: Optional[bytes], query: Optional[dict[str, str]],
+                       deadline: Deadline) -> RawResponse:
+        """One request through the transport, timeouts capped by the budget."""
+        started = time.perf_counter()
+        connect = deadline.cap(self.options.connect_timeout)
+        read = deadline.cap(self.options.read_timeout)
+        try:
+            response = await self._transport.request(method, url, headers, content,
+                                                     connect, read, deadline.remaining(), query)
+        except APITimeoutError:
+            deadline.check()   # the budget ran out: say so rather than "timeout"
+            raise
+        if log.isEnabledFor(20):
+            shown = mask_url(redact(url, self.options.secrets()))
+            log.info("%s %s -> %d in %.0f ms", method, shown,
+                     response.status, (time.perf_counter() - started) * 1000)
+        return response
 
 
 

@@ -145,16 +145,25 @@ class Client:
     def _send(self, req: HTTPRequest,
               deadline: Deadline) -> tuple[tuple[httpx.Response, bytes], int]:
         content = None if req.body is None else json.dumps(req.body).encode()
-        for attempt in Attempts(self.options.retry, deadline):
-            if attempt.delay:
-                self._sleep(attempt.delay)
-            with attempt:
-                return self._attempt(req, content, deadline, False), attempt.number
-        raise AssertionError("unreachable: Attempts ends by returning or raising")
+        attempts = Attempts(self.options.retry, deadline)
+        while True:
+            try:
+                return self.attempt(req, content, deadline, False), attempts.number
+            except APIError as exc:
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    raise
+            self.sleep(delay)
 
-    def _attempt(self, req: HTTPRequest, content: Optional[bytes], deadline: Deadline,
-                 stream: bool) -> tuple[httpx.Response, bytes]:
-        """One request. The body is read here, the total budget checked per network
+    def sleep(self, seconds: float) -> None:
+        """Wait between attempts, through the ``sleep`` the client was given (not at
+        all for a ``Retry-After: 0``)."""
+        if seconds > 0:
+            self._sleep(seconds)
+
+    def attempt(self, req: HTTPRequest, content: Optional[bytes], deadline: Deadline,
+                stream: bool) -> tuple[httpx.Response, bytes]:
+        """One request, no retry (:class:`ChatStream` runs its own loop around it). The body is read here, the total budget checked per network
         read (a server that trickles a byte at a time cannot outlast --max-time),
         except for a stream that succeeded: that is the caller's to read."""
         method, url = req.method, self.options.url(req.path)
@@ -214,14 +223,18 @@ class ChatStream:
         client, deadline = self._client, Deadline(self._client.options.max_time)
         req = client.dialect.build_request(self._body, stream=True)
         content = json.dumps(req.body).encode()
-        for attempt in Attempts(client.options.retry, deadline):
-            if attempt.delay:
-                client._sleep(attempt.delay)
-            with attempt:
-                response, _ = client._attempt(req, content, deadline, True)
-                self.attempts = attempt.number
+        attempts = Attempts(client.options.retry, deadline)
+        while True:
+            try:
+                response, _ = client.attempt(req, content, deadline, True)
+                self.attempts = attempts.number
                 yield from self._read(response, deadline)
                 return
+            except APIError as exc:   # retried only while no byte of it has arrived
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    raise
+            client.sleep(delay)
 
     def result(self) -> ChatResult:
         """The whole reply so far, as a :class:`ChatResult`."""
