@@ -98,14 +98,13 @@ class Session:
 
     def set_system(self, text: str) -> None:
         """``/system TEXT``: replace (or add) the system message."""
-        has = bool(self.messages) and self.messages[0].get("role") == "system"
         if not text:
+            has = bool(self.messages) and self.messages[0].get("role") == "system"
             note(f"system prompt: {self.messages[0].get('content') if has else '(none)'}")
             return
-        if has:
-            self.messages[0] = {"role": "system", "content": text}
-        else:
-            self.messages.insert(0, {"role": "system", "content": text})
+        from ..core.chat import with_system
+
+        self.messages = with_system(self.messages, text)
         note("system prompt set")
         self.persist()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, Awaitable, Callable, Mapping, NamedTuple, Optional
+from typing import Any, Awaitable, Callable, Mapping, NamedTuple, Optional, Protocol
 
 from .chat import ChatResult, check_status, parse_chat
 from .dialects import HTTPRequest, get_dialect
@@ -29,18 +29,39 @@ class RawResponse(NamedTuple):
     body: bytes
 
 
+class AsyncTransport(Protocol):
+    """What the async client needs from an HTTP library: one request with its
+    timeouts, whole body read, errors mapped to the core's; and closing the pool.
+    ``total`` bounds the request as a whole (what is left of --max-time); ``query``
+    adds to the options' query parameters. Implemented over aiohttp and httpx below."""
+
+    async def request(self, method: str, url: str, headers: dict[str, str],
+                      content: Optional[bytes], connect: Optional[float],
+                      read: Optional[float], total: Optional[float] = None,
+                      query: Optional[dict[str, str]] = None) -> RawResponse:
+        """Send one request; raise :class:`APIConnectionError` (or a subclass) when no
+        usable answer came."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        ...
+
+
 class AsyncClient:
     """An async API client with one connection pool sized for ``pool_size`` requests."""
 
     def __init__(self, options: ClientOptions, *, backend: str = "aiohttp",
                  pool_size: int = 64, transport: Any = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         options.validate()
         self.options = options
         self.dialect = get_dialect(options.api)
-        self._sleep = sleep
+        self._sleep, self._clock = sleep, clock
+        self._transport: AsyncTransport
         if backend == "aiohttp" and transport is None:
-            self._transport: Any = _AiohttpTransport(options, pool_size)
+            self._transport = _AiohttpTransport(options, pool_size)
         elif backend in ("httpx", "aiohttp"):
             self._transport = _HttpxTransport(options, pool_size, transport)
         else:
@@ -84,7 +105,7 @@ class AsyncClient:
         if content is not None:
             headers["content-type"] = "application/json"
         url = self.options.url(req.path)
-        deadline = deadline or Deadline(self.options.max_time)
+        deadline = deadline or Deadline(self.options.max_time, self._clock)
         attempts = Attempts(self.options.retry, deadline)
         while True:
             try:
@@ -152,9 +173,9 @@ class _AiohttpTransport:
 
     def _open(self) -> Any:
         aiohttp = self._aiohttp
-        from .client import verify_setting
+        from .client import tls_verify
 
-        verify = verify_setting(self._options)
+        verify = tls_verify(self._options)
         connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size,
                                          ssl=verify)
         # Not trust_env=True: it looks the proxy and ~/.netrc up in a worker thread on
@@ -209,12 +230,12 @@ class _HttpxTransport:
     def __init__(self, options: ClientOptions, pool_size: int, transport: Any) -> None:
         import httpx
 
-        from .client import verify_setting
+        from .client import tls_verify
 
         limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
         self._options = options
         self._http = httpx.AsyncClient(transport=transport, limits=limits,
-                                       verify=verify_setting(options), proxy=options.proxy,
+                                       verify=tls_verify(options), proxy=options.proxy,
                                        params=options.query_params() or None,
                                        follow_redirects=False)
 

@@ -15,12 +15,12 @@ from typing import Any, Callable, Iterator, Optional
 from urllib.parse import quote
 
 # First: ._httpx imports httpx without httpx's own CLI tool.
-from ...core._httpx import default_tls_context  # isort: skip
+from ...core import _httpx  # noqa: F401  # isort: skip
 
 import httpx
 
 from ...core.chat import check_status, load_json
-from ...core.client import map_httpx_errors, verify_setting
+from ...core.client import map_httpx_errors, tls_verify
 from ...core.errors import APIError, InvalidResponseError
 from ...core.options import ClientOptions
 from ...core.retry import Attempts, Deadline, RetryPolicy
@@ -59,10 +59,7 @@ class BatchAPI:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.options, self._sleep = options, sleep
         options.validate()
-        verify = verify_setting(options)
-        if verify is True:
-            verify = default_tls_context()
-        self._http = httpx.Client(transport=transport, verify=verify, proxy=options.proxy,
+        self._http = httpx.Client(transport=transport, verify=tls_verify(options), proxy=options.proxy,
                                   params=options.query_params() or None, follow_redirects=False,
                                   timeout=httpx.Timeout(options.read_timeout,
                                                         connect=options.connect_timeout))
