@@ -2,7 +2,7 @@
 
 _llmcli_commands() {
     case "$1" in
-        "") echo 'chat stream batch batches models config' ;;
+        "") echo 'chat stream batch batches models usage docs config' ;;
         "config") echo 'init show path' ;;
     esac
 }
@@ -10,11 +10,13 @@ _llmcli_commands() {
 _llmcli_options() {
     case "$1" in
         "") echo '-v --verbose --debug --log-file --config --api --version -V -h --help' ;;
-        "chat") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive --json --no-stdin -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
-        "stream") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive --json --no-stdin -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
-        "batch") echo '-o --output -c --concurrency --rpm --tpm --resume --force --unordered --input-format --output-format --fail-fast --grace -q --quiet --summary-json -s --system -m --model --temperature --max-tokens --param -p --profile --base-url --timeout --max-time --retries --transport --remote --detach --status --cancel --dry-run --endpoint --completion-window --remote-max-lines --remote-max-bytes --poll-interval -h --help -v --verbose --debug' ;;
+        "chat") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive -c --continue --stream --json --no-stdin -p --profile --base-url --timeout --max-time --retries --schema --schema-retries -a --attach -h --help -v --verbose --debug' ;;
+        "stream") echo '-s --system -m --model --temperature --max-tokens --param --messages --conversation -i --interactive -c --continue --stream --json --no-stdin -p --profile --base-url --timeout --max-time --retries --schema --schema-retries -a --attach -h --help -v --verbose --debug' ;;
+        "batch") echo '-o --output -c --concurrency --rpm --tpm --resume --force --unordered --input-format --output-format --fail-fast --grace -q --quiet --summary-json -s --system -m --model --temperature --max-tokens --param -p --profile --base-url --timeout --max-time --retries --transport --remote --detach --status --cancel --dry-run --endpoint --completion-window --remote-max-lines --remote-max-bytes --poll-interval --schema --schema-retries --max-cost -h --help -v --verbose --debug' ;;
         "batches") echo '--limit --all --json -p --profile --base-url --timeout --retries -h --help -v --verbose --debug' ;;
         "models") echo '--json -p --profile --base-url --timeout --max-time --retries -h --help -v --verbose --debug' ;;
+        "usage") echo '--since --by --json -h --help -v --verbose --debug' ;;
+        "docs") echo '-h --help -v --verbose --debug' ;;
         "config") echo '-h --help -v --verbose --debug' ;;
         "config init") echo '--force -h --help -v --verbose --debug' ;;
         "config show") echo '--json -p --profile -h --help -v --verbose --debug' ;;
@@ -41,6 +43,9 @@ _llmcli_value() {
         "chat --timeout") echo 'value' ;;
         "chat --max-time") echo 'value' ;;
         "chat --retries") echo 'value' ;;
+        "chat --schema") echo 'value' ;;
+        "chat --schema-retries") echo 'value' ;;
+        "chat -a"|"chat --attach") echo 'value' ;;
         "stream -s"|"stream --system") echo 'value' ;;
         "stream -m"|"stream --model") echo 'model' ;;
         "stream --temperature") echo 'value' ;;
@@ -53,6 +58,9 @@ _llmcli_value() {
         "stream --timeout") echo 'value' ;;
         "stream --max-time") echo 'value' ;;
         "stream --retries") echo 'value' ;;
+        "stream --schema") echo 'value' ;;
+        "stream --schema-retries") echo 'value' ;;
+        "stream -a"|"stream --attach") echo 'value' ;;
         "batch -o"|"batch --output") echo 'value' ;;
         "batch -c"|"batch --concurrency") echo 'value' ;;
         "batch --rpm") echo 'value' ;;
@@ -77,6 +85,9 @@ _llmcli_value() {
         "batch --remote-max-lines") echo 'value' ;;
         "batch --remote-max-bytes") echo 'value' ;;
         "batch --poll-interval") echo 'value' ;;
+        "batch --schema") echo 'value' ;;
+        "batch --schema-retries") echo 'value' ;;
+        "batch --max-cost") echo 'value' ;;
         "batches --limit") echo 'value' ;;
         "batches -p"|"batches --profile") echo 'profile' ;;
         "batches --base-url") echo 'value' ;;
@@ -87,6 +98,8 @@ _llmcli_value() {
         "models --timeout") echo 'value' ;;
         "models --max-time") echo 'value' ;;
         "models --retries") echo 'value' ;;
+        "usage --since") echo 'value' ;;
+        "usage --by") echo 'day model profile' ;;
         "config show -p"|"config show --profile") echo 'profile' ;;
         *) return 1 ;;
     esac

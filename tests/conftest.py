@@ -30,6 +30,9 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     config_home = tmp_path / "xdg-config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # the usage log (docs/cost.md) too: never the developer's own
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))
+    monkeypatch.delenv("LLMCLI_USAGE_DB", raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     return config_home / "llmcli"
 

@@ -31,7 +31,7 @@ class Terminal:
                 if cwd:
                     os.chdir(cwd)
                 # ^C must reach the program even when the tests run in a background job,
-                # whose children inherit SIGINT ignored (tests/signals.py).
+                # whose children inherit SIGINT ignored (tests/harness.py, interruptible).
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 os.execve(argv[0], argv, env)
             finally:

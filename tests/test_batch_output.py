@@ -38,8 +38,10 @@ def test_jsonl_records_have_every_key_always() -> None:
     assert list(ok) == list(err) == list(bad)
     assert ok == {"id": "a", "line": 3, "status": "ok", "content": "hi", "finish_reason": "stop",
                   "usage": RAW["usage"], "attempts": 2, "latency_ms": 15, "model": "m",
-                  "request_id": "req_1", "error": None,
+                  "request_id": "req_1", "cost": None, "parsed": None, "error": None,
                   "fingerprint": fingerprint({"messages": []})}
+    priced = json.loads(JsonlRecords().ok(ITEM, RESULT, 1, 1, 0.00012, {"a": 1}))
+    assert priced["cost"] == 0.00012 and priced["parsed"] == {"a": 1}
     assert err["status"] == "error" and err["content"] is None and err["attempts"] == 4
     assert err["error"]["type"] == "rate_limit" and err["error"]["status"] == 429
     assert bad["fingerprint"] is None and len(ok["fingerprint"]) == 16
@@ -188,3 +190,9 @@ def test_progress_and_summary_text() -> None:
     assert list(data["errors"]) == ["invalid_input", "timeout"]
     assert summary_lines(data)[0] == ("batch: 48 ok, 2 failed (1 bad input lines), 150 not run "
                                       "of 200 (5 more were done already)")
+    stats.cost, stats.unpriced = 1.23456, 3
+    assert "180k tok  $1.2346  ETA" in status_line(stats)
+    priced = summary(Outcome(stats), None)
+    assert priced["cost"] == {"usd": 1.23456, "unpriced": 3}
+    assert summary_lines(priced)[-1] == ("cost $1.2346 (3 replies of models with no known price "
+                                         "are not in it)")

@@ -147,6 +147,8 @@ def test_kill_at_each_step_then_resume(env: dict[str, str], tmp_path: Path, bser
     assert all(r["status"] == "ok" for r in got)
     state = json.loads((tmp_path / "out.jsonl.remote.json").read_text())
     assert len({p["batch_id"] for p in state["parts"] if p["stage"] == "merged"}) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl",
+                                                          "out.jsonl.remote.json"]
 
 
 def test_expiry_then_resume(env: dict[str, str], tmp_path: Path, bserver) -> None:
@@ -323,12 +325,13 @@ def test_batches_lists_jobs_and_parts(env: dict[str, str], tmp_path: Path, bserv
 
 def test_progress_lines_when_stderr_is_not_a_terminal(env: dict[str, str], tmp_path: Path,
                                                       bserver) -> None:
-    bserver.batch_knobs(line_seconds=0.02)
+    bserver.batch_knobs(line_seconds=0.02, validating_seconds=0.2, finalizing_seconds=0.3)
     done = remote(env, str(prompts(tmp_path, 5)), "-o", str(tmp_path / "out.jsonl"))
     assert done.returncode == 0
     status = [line for line in done.stderr.splitlines() if line.startswith("llmcli: batch --remote: ")
               and "requests" in line]
-    assert status and "/5 requests" in status[0]
+    assert status and "/5 requests" in status[0] and "validating 1" in status[0]
+    assert [r["status"] for r in records(tmp_path / "out.jsonl")] == ["ok"] * 5
     assert "\r" not in done.stderr
 
 
@@ -361,3 +364,40 @@ def test_a_signal_while_waiting_detaches(env: dict[str, str], tmp_path: Path, bs
     assert again.returncode == 0 and created(bserver) == before
     assert json.loads(state.read_text())["parts"][0]["batch_id"] == batch_id
     assert len(records(out)) == 6
+
+
+def test_resume_in_another_output_format_is_refused(env: dict[str, str], tmp_path: Path) -> None:
+    source, out = prompts(tmp_path, 2), tmp_path / "out.jsonl"
+    assert remote(env, str(source), "-o", str(out), "--detach").returncode == 0
+    other = remote(env, str(source), "-o", str(out), "--resume", "--output-format", "openai-batch")
+    assert other.returncode == 2 and "--output-format jsonl" in other.stderr
+
+
+def test_gemini_has_no_batch_engine(env: dict[str, str], tmp_path: Path) -> None:
+    done = run_cli("--api", "gemini", "batch", str(prompts(tmp_path, 1)), "-o",
+                   str(tmp_path / "o.jsonl"), "--remote", "--base-url", env["OPENAI_BASE_URL"],
+                   env=dict(env, GEMINI_API_KEY=API_KEY))
+    assert done.returncode == 3 and "no batch engine" in done.stderr
+
+
+def test_a_bar_on_a_terminal_and_ctrl_c_detaches(env: dict[str, str], tmp_path: Path,
+                                                 bserver) -> None:
+    from .conftest import ROOT
+    from .pty_helper import Terminal, llmcli_argv, terminal_env
+
+    bserver.batch_knobs(line_seconds=0.3)
+    source, out = prompts(tmp_path, 8), tmp_path / "out.jsonl"
+    term = Terminal(llmcli_argv("batch", str(source), "-o", str(out), "--remote", *FAST),
+                    terminal_env(env), cwd=str(ROOT))
+    try:
+        term.expect("[")                        # the bar, redrawn in place
+        term.expect("/8 requests")
+        term.send("\x03")                       # Ctrl-C at the keyboard
+        term.expect("detached")
+        assert term.wait() == 130
+    finally:
+        term.close()
+        bserver.batch_knobs(line_seconds=0.0)
+    assert "llmcli: batch --remote:" not in term.seen.decode()   # no log lines on a tty
+    again = remote(env, str(source), "-o", str(out), "--resume")
+    assert again.returncode == 0 and len(records(out)) == 8

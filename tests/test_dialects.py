@@ -401,3 +401,68 @@ def test_anthropic_text_delta_shortcut_reads_what_json_reads(text: str, compact:
     assert state.parts == ([text] if text else [])
     other = dict(event, delta={"type": "text_delta", "text": text, "extra": 1})
     assert state.apply(json.dumps(other, separators=(",", ":"))) == (text or None)
+
+
+MIXED_SSE = (b"event: message_start\ndata: {\"a\":1}\n\n"
+             b"data: plain\n\n"
+             b": keep-alive\n\n"
+             b"id: 7\ndata: with id\n\n"
+             b"data: after id\n\n"
+             b"event: two\ndata: line1\ndata: line2\n\n"
+             b"\n\n\ndata: after blanks\n\n"
+             b"event:nospace\ndata:nospace\n\n"
+             b"event: named\ndata: \n\n"
+             b"event: orphan\n\n"
+             b"data: last\n\n")
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 5, 8, 13, 40, len(MIXED_SSE)])
+def test_sse_blocks_decode_like_lines_however_the_bytes_are_split(step: int) -> None:
+    """The block shortcut in SSEDecoder must give exactly what the line-by-line rules
+    give: whole input at once against every split, with LF and with CRLF."""
+    expected = [("{\"a\":1}", "message_start", None), ("plain", None, None),
+                ("with id", None, "7"), ("after id", None, "7"),
+                ("line1\nline2", "two", "7"), ("after blanks", None, "7"),
+                ("nospace", "nospace", "7"), ("", "named", "7"), ("last", None, "7")]
+    for data in (MIXED_SSE, MIXED_SSE.replace(b"\n", b"\r\n")):
+        decoder, events = SSEDecoder(), []
+        for i in range(0, len(data), step):
+            events.extend(decoder.feed(data[i:i + step]))
+        events.extend(decoder.close())
+        assert [tuple(e) for e in events] == expected
+
+
+def test_response_format_merges_with_the_same_object_given_as_a_param() -> None:
+    anthropic = build("anthropic", canonical(response_format=SCHEMA,
+                                             output_config={"effort": "low"})).body
+    assert anthropic["output_config"]["effort"] == "low"
+    assert anthropic["output_config"]["format"]["type"] == "json_schema"
+    responses = build("openai-responses", canonical(response_format=SCHEMA,
+                                                    text={"verbosity": "low"})).body
+    assert responses["text"]["verbosity"] == "low"
+    assert responses["text"]["format"]["name"] == "person"
+
+
+@pytest.mark.parametrize("name", list(DIALECTS))
+def test_every_dialect_provides_the_whole_protocol(name: str) -> None:
+    from llmcli.core.dialects.protocol import Dialect, StreamFolder
+
+    dialect = get_dialect(name)
+    wanted = [m for m in vars(Dialect) if not m.startswith("_")]
+    assert wanted and all(hasattr(dialect, m) for m in wanted), name
+    assert dialect.name == name
+    state = dialect.stream_state("req")
+    folder = [m for m in list(vars(StreamFolder)) + list(StreamFolder.__annotations__)
+              if not m.startswith("_")]
+    assert all(hasattr(state, m) for m in folder) and state.request_id == "req"
+
+
+def test_a_file_given_by_url_is_sent_by_reference() -> None:
+    part = {"type": "file", "file": {"file_data": "https://x.test/a.pdf"}}
+    body = {"model": "m", "messages": [{"role": "user", "content": [part]}]}
+    assert build("openai-responses", body).body["input"][0]["content"] == [
+        {"type": "input_file", "file_url": "https://x.test/a.pdf"}]
+    assert build("anthropic", body).body["messages"][0]["content"] == [
+        {"type": "document", "source": {"type": "url", "url": "https://x.test/a.pdf"}}]
+    assert build("gemini", body).body["contents"][0]["parts"] == [
+        {"fileData": {"mimeType": "application/pdf", "fileUri": "https://x.test/a.pdf"}}]

@@ -91,7 +91,7 @@ def test_chat_json_keeps_the_schema_with_the_native_response_under_raw(run, api)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert list(out) == ["id", "model", "content", "finish_reason", "usage", "request_id",
-                         "attempts", "raw"]
+                         "attempts", "raw", "cost"]
     assert out["content"] == reply_for(user("json please"))
     assert out["finish_reason"] == "stop" and out["model"] == "test-model" and out["id"]
     assert out["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
@@ -210,6 +210,11 @@ def test_status_faults_map_to_the_documented_error_types(run, status, kind):
     assert error["retryable"] is (status >= 429)
 
 
+def test_permission_denied_is_exit_4(run):
+    done = run("chat", "--retries", "0", "#fault:403 x")
+    assert done.returncode == 4 and "403" in one_error_line(done)
+
+
 def test_retries_recover_with_verbose_logging_and_no_key(run, tag):
     done = run("-v", "chat", f"{tag} #fault:529@0*2 hi")
     assert done.returncode == 0, done.stderr
@@ -265,10 +270,16 @@ def test_the_key_in_the_query_string_is_masked_everywhere(server, tmp_path):
     cfg.write_text(f"profiles:\n  g:\n    api: gemini\n    base_url: {base_url(server, 'gemini')}"
                    f"\n    api_key: {API_KEY}\n    auth_query: key\n    model: test-model\n")
     log = tmp_path / "debug.log"
-    for args in (["chat", "hi"], ["stream", "hi"], ["chat", "-m", "nope", "x"], ["models"]):
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text('{"id": "1", "prompt": "via batch"}\n{"id": "2", "prompt": "x",'
+                      ' "model": "nope"}\n')
+    for args in (["chat", "hi"], ["stream", "hi"], ["chat", "-m", "nope", "x"], ["models"],
+                 ["batch", str(source), "-o", str(out), "--force"]):
         done = run_cli("-v", "--debug", "--log-file", str(log), "--config", str(cfg),
                        *args, "-p", "g")
         assert API_KEY not in done.stdout + done.stderr + log.read_text()
+    assert API_KEY not in out.read_text()
+    assert json.loads(out.read_text().splitlines()[0])["content"] == reply_for(user("via batch"))
     request = last_request(server)
     assert request["query"].get("key") == API_KEY and "x-goog-api-key" not in request["headers"]
 
@@ -298,3 +309,44 @@ def test_interactive_chat_in_a_native_dialect(server, env, tmp_path, api):
     assert [m["content"] for m in json.loads(conv.read_text())] == [
         "first turn", reply_for(user("first turn")), "second turn",
         reply_for(user("second turn"))]
+
+
+@pytest.fixture(scope="module")
+def leaky_server() -> Any:
+    """Echoes the raw key into every error body and every x-request-id."""
+    with MockOpenAIServer(api_key=API_KEY, echo_key=True) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("args", [
+    ["chat", "--json", "hi"], ["stream", "--json", "hi"], ["models", "--json"],
+    ["chat", "--json", "--retries", "0", "#fault:500 x"], ["chat", "-m", "nope", "x"]])
+def test_a_server_that_echoes_the_key_never_gets_it_shown(leaky_server, env, api, args,
+                                                          tmp_path):
+    log = tmp_path / "debug.log"
+    leaky = dict(env, LLMCLI_BASE_URL=base_url(leaky_server, api))
+    done = run_cli("-v", "--debug", "--log-file", str(log), *args, env=leaky)
+    everything = done.stdout + done.stderr + log.read_text()
+    assert API_KEY not in everything
+    if args[0] != "models":   # models shows no request id: nothing echoed to mask
+        assert "sk-...WXYZ" in everything   # the echo is there, masked
+
+
+def test_a_wrong_key_echoed_back_is_masked(leaky_server, env, api):
+    wrong = "sk-wrong-key-abcdefghijkl5678"
+    leaky = dict(env, LLMCLI_BASE_URL=base_url(leaky_server, api), LLMCLI_API_KEY=wrong)
+    done = run_cli("chat", "--json", "hi", env=leaky)
+    assert done.returncode == 4
+    assert wrong not in done.stdout + done.stderr and "sk-...5678" in done.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after", "equals"])
+def test_the_api_flag_stands_anywhere_and_beats_the_environment(server, where):
+    """`--api` is global, and may be typed after the command like -v."""
+    flag = ["--api=anthropic"] if where == "equals" else ["--api", "anthropic"]
+    args = flag + ["chat", "hi"] if where == "before" else ["chat", "hi", *flag]
+    environ = dict(os.environ, LLMCLI_API="gemini", LLMCLI_BASE_URL=server.base_url,
+                   LLMCLI_API_KEY=API_KEY, LLMCLI_MODEL="test-model")
+    done = run_cli(*args, env=environ)
+    assert done.returncode == 0, done.stderr
+    assert last_request(server)["path"] == "/v1/messages"

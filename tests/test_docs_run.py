@@ -98,6 +98,12 @@ def scratch_folder(path: Path) -> None:
     (path / "docs").mkdir()
     for name in ("exit-codes.md", "output.md"):
         shutil.copy(ROOT / "docs" / name, path / "docs" / name)
+    person = ('{"type": "object", "properties": {"name": {"type": "string"}, "age": {"type":'
+              ' "integer"}}, "required": ["name", "age"], "additionalProperties": false}\n')
+    (path / "person.json").write_text(person)
+    (path / "person.schema.json").write_text(person)
+    (path / "invoice.pdf").write_bytes(b"%PDF-1.7\n%\xe2\xe3\n1 0 obj\n<<>>\nendobj\n%%EOF\n")
+    (path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 16 + b"\xff\xd9")
     script = path / "my-script.sh"
     script.write_text('#!/bin/sh\nllmcli chat "from my script" >/dev/null\n')
     script.chmod(0o755)

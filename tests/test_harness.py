@@ -61,7 +61,8 @@ def test_secrets_and_state_live_only_as_long_as_the_run(cli):
     assert not outside.debug and not outside.json_errors and API_KEY not in outside.secrets
 
 
-def test_a_silent_pipe_on_stdin_is_waited_for_then_ignored(cli, api_env):
+def test_a_silent_pipe_on_stdin_is_waited_for_then_refused(cli, api_env):
+    # the stdin rule (docs/usage.md): never a silent answer to the prompt alone
     read_end, write_end = os.pipe()
     try:
         done = cli("chat", "prompt only", stdin=read_end,
@@ -69,9 +70,8 @@ def test_a_silent_pipe_on_stdin_is_waited_for_then_ignored(cli, api_env):
     finally:
         os.close(write_end)
         os.close(read_end)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == reply_for(user("prompt only")) + "\n"
-    assert "ignoring stdin: nothing arrived within 0.1s" in done.stderr
+    assert done.returncode == 2 and done.stdout == ""
+    assert "nothing arrived on it within 0.1s" in done.stderr and "--no-stdin" in done.stderr
 
 
 def test_a_pipe_that_delivers_in_time_is_appended(cli, api_env):

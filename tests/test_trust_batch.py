@@ -273,3 +273,18 @@ def test_after_kill_9_resume_reports_the_requests_that_were_in_flight(api_env, c
     assert json.loads(summary.read_text())["lost_in_flight"] == in_flight
     assert f"stopped with {in_flight} request(s) in flight" in done.stderr
     assert len(records(out)) == 40 and not (tmp_path / "out.jsonl.lock").exists()
+
+
+def test_a_remote_batch_on_an_output_being_written_fails_at_once(cli, server, tmp_path) -> None:
+    source, out = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    source.write_text("a\nb\n")
+    holder = hold_lock(out)
+    try:
+        before = requests_seen(server)
+        done = cli("batch", str(source), "-o", str(out), "--remote", "--poll-interval", "0.05")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 75, done.stderr
+    assert "being written" in one_error(done.stderr)
+    assert requests_seen(server) == before and not out.exists()

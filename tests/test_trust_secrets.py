@@ -116,3 +116,26 @@ def test_a_config_file_with_a_key_readable_by_others_gets_one_warning(tmp_path) 
     warnings = [line for line in loose.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "chmod 600" in warnings[0] and LONG_KEY not in loose.stderr
     assert tight.stderr == ""
+
+
+def test_interactive_chat_masks_a_key_the_model_echoes(api_env, tmp_path) -> None:
+    """`chat -i` on a real pty: the test server echoes the prompt, so a prompt holding
+    the key gets a reply holding it, streamed in pieces; the screen and the saved
+    conversation show it masked."""
+    from .conftest import API_KEY, ROOT
+    from .pty_helper import Terminal, llmcli_argv, terminal_env
+
+    conv = tmp_path / "conv.json"
+    env = terminal_env(api_env, LLMCLI_HISTORY="")
+    term = Terminal(llmcli_argv("chat", "-i", "--conversation", str(conv)), env, cwd=str(ROOT))
+    try:
+        term.expect("> ")
+        term.send(f"my key is {API_KEY}\r")
+        shown = term.expect("> ")
+        term.send("exit\r")
+        assert term.wait() == 0
+    finally:
+        term.close()
+    reply = shown.split("\n", 1)[1]           # what came after the echo of the typed line
+    assert "sk-...WXYZ" in reply and API_KEY not in reply
+    assert API_KEY not in json.loads(conv.read_text())[-1]["content"]

@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterator, Optional
+from typing import Any, Awaitable, Callable, Iterator, Optional, Protocol
 
-from ..core.errors import APIError, FileWriteError, LLMCLIError, RateLimitError, error_kind
+from ..core.errors import (APIError, AuthenticationError, FileWriteError, LLMCLIError,
+                           RateLimitError, SchemaValidationError, UnreachableError, error_kind)
 from ..core.retry import Attempts, Deadline, RetryPolicy
 from .limiter import Throttle
 from .reader import Item
@@ -46,6 +47,7 @@ class EngineOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_time: Optional[float] = None      # per item, across its attempts, throttle waits aside
     progress_interval: Optional[float] = None
+    schema_retries: int = 0               # re-asks of a reply that does not match its schema
 
 
 class Stats:
@@ -56,6 +58,8 @@ class Stats:
         self.done = self.ok = self.failed = self.invalid = 0
         self.retries = self.rate_limited = self.slowdowns = 0
         self.prompt_tokens = self.completion_tokens = 0
+        self.cost = 0.0                   # USD of the requests with a known price
+        self.unpriced = 0                 # replies of models with no known price
         self.errors: dict[str, int] = {}
         self.lost_in_flight = 0     # paid requests an earlier, killed run never recorded
         self.started = clock()
@@ -78,14 +82,29 @@ class Outcome:
     """How a run ended."""
 
     stats: Stats
-    stopped: Optional[str] = None         # "interrupted", "fail-fast" or "write-error"
-    error: Optional[LLMCLIError] = None   # the error that stopped a --fail-fast run,
-                                          # or the FileWriteError of a failed write
+    # "interrupted", "fail-fast", "max-cost", "write-error", "auth-error" or
+    # "connection-error"
+    stopped: Optional[str] = None
+    reason: Optional[str] = None          # why a "max-cost" run stopped
+    error: Optional[LLMCLIError] = None   # the error that stopped the run, if one did:
+                                          # --fail-fast's, a FileWriteError, a 401, ...
 
     @property
     def not_run(self) -> int:
         """Items with no record (the run stopped before they finished)."""
         return self.stats.total - self.stats.done
+
+
+def run_stopping(exc: APIError) -> Optional[str]:
+    """Why ``exc`` stops the whole run, or ``None``. A 401 (no key, a wrong key) and a
+    connection that retrying cannot fix (nothing listening on a local port, a TLS
+    mismatch or a failed certificate check) will fail every item the same way: the run
+    stops at the first, sends nothing more, and can be resumed once it is fixed."""
+    if isinstance(exc, AuthenticationError):
+        return "auth-error"
+    if isinstance(exc, UnreachableError):
+        return "connection-error"
+    return None
 
 
 class ItemClock:
@@ -119,6 +138,14 @@ class _Dropped(Exception):
     """The run is stopping: leave this item for resume."""
 
 
+class _SendFailed(Exception):
+    """A request failed after its retries: the error and how many attempts it took."""
+
+    def __init__(self, error: APIError, attempts: int) -> None:
+        super().__init__(error.message)
+        self.error, self.attempts = error, attempts
+
+
 def estimate_tokens(body: dict[str, Any], completion: float) -> float:
     """What a request may cost against ``--tpm`` (as OpenAI counts it: the prompt, about
     4 characters a token, plus ``max_tokens`` or the completion size seen so far)."""
@@ -134,6 +161,15 @@ def estimate_tokens(body: dict[str, Any], completion: float) -> float:
     return chars / 4 + 4 * len(messages) + (limit if isinstance(limit, int) else completion)
 
 
+class Accounting(Protocol):
+    """Cost, budget and usage log of a run (:mod:`llmcli.batch.accounting`)."""
+
+    def admit(self, body: dict[str, Any]) -> Optional[float]: ...
+    def refusal(self) -> Optional[str]: ...
+    def settle(self, item: Item, body: dict[str, Any], reserved: Optional[float], result: Any,
+               exc: Optional[APIError], attempts: int, latency_ms: int) -> Optional[float]: ...
+
+
 class Engine:
     """One run over ``items``. Call :meth:`run` in a loop; :meth:`interrupt` from a
     signal handler. Every wait (backoff, pacing, progress ticks, the grace after a stop)
@@ -144,8 +180,10 @@ class Engine:
                  options: EngineOptions, stats: Stats, *,
                  on_progress: Optional[Callable[[Stats], None]] = None,
                  on_new_error: Optional[Callable[[Item, APIError], None]] = None,
+                 accounting: Optional[Accounting] = None,
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
         self.items, self.client, self.writer, self.records = items, client, writer, records
+        self.accounting = accounting
         self.options, self.stats = options, stats
         self._clock, self._sleep = clock, sleep
         stats.clock = clock
@@ -256,29 +294,91 @@ class Engine:
             self._cancel_all()
 
     async def _run_item(self, item: Item, me: asyncio.Task[Any]) -> None:
+        """Send the item; with a schema, check the reply and re-ask as allowed."""
         started = self._clock()
+        body = item.body or {}
+        schema = schema_of(body)
+        rounds = 1 + (self.options.schema_retries if schema is not None else 0)
+        cost: Optional[float] = 0.0
+        sent_total = 0                    # HTTP attempts over every round
+        for number in range(1, rounds + 1):
+            reserved = self._admit(body)
+            sent = self._clock()
+            try:
+                result, attempts = await self._send(item, body, me, first=number == 1)
+            except _SendFailed as failed:
+                self._account(item, body, reserved, None, failed.error, failed.attempts, sent)
+                self._failed(item, failed.error, sent_total + failed.attempts, started)
+                return
+            sent_total += attempts
+            cost = _add(cost, self._account(item, body, reserved, result, None, attempts, sent))
+            if schema is None:
+                self._succeeded(item, result, sent_total, started, cost)
+                return
+            from ..core.schema import parse_reply, reask
+
+            try:
+                parsed = parse_reply(result.content, schema, number, result.request_id)
+            except SchemaValidationError as exc:
+                if number == rounds:
+                    self._failed(item, exc, sent_total, started, cost)
+                    return
+                body = reask(body, exc)
+                continue
+            self._succeeded(item, result, sent_total, started, cost, parsed)
+            return
+
+    def _admit(self, body: dict[str, Any]) -> Optional[float]:
+        """The budget's reservation for one request; stops the run when it does not fit."""
+        if self.accounting is None:
+            return None
+        reserved = self.accounting.admit(body)
+        if reserved is None and self.accounting.refusal() is not None:
+            if not self._stopping:
+                self.outcome.reason = self.accounting.refusal()
+                self.stop("max-cost")
+            raise _Dropped()
+        return reserved
+
+    def _account(self, item: Item, body: dict[str, Any], reserved: Optional[float], result: Any,
+                 exc: Optional[APIError], attempts: int, sent: float) -> Optional[float]:
+        """Settle one request's cost and log it; returns its cost (``None``: unknown)."""
+        if self.accounting is None:
+            return None
+        latency = int((self._clock() - sent) * 1000)
+        cost = self.accounting.settle(item, body, reserved, result, exc, attempts, latency)
+        if result is not None:
+            if cost is None:
+                self.stats.unpriced += 1
+            else:
+                self.stats.cost += cost
+        return cost
+
+    async def _send(self, item: Item, body: dict[str, Any], me: asyncio.Task[Any], *,
+                    first: bool) -> tuple[Any, int]:
+        """One request through its retries: (result, attempts), or :class:`_SendFailed`.
+        ``first``: the item's first request (from then on it is paid for)."""
         clock = ItemClock(self._clock) if self.options.max_time else None
         deadline = Deadline(self.options.max_time, clock) if clock else Deadline(None)
         attempts = Attempts(self.options.retry, deadline)
         throttle = self.throttle
-        cost = estimate_tokens(item.body or {}, throttle.completion_estimate) \
+        cost = estimate_tokens(body, throttle.completion_estimate) \
             if throttle.counts_tokens else 0.0
         while True:
             try:
-                result = await self._attempt(item, cost, deadline, clock, me,
-                                             attempts.number == 1)
-                break
+                result = await self._attempt(item, body, cost, deadline, clock, me,
+                                             first and attempts.number == 1)
+                return result, attempts.number
             except APIError as exc:
                 delay = attempts.retry_delay(exc)
                 if delay is None:
-                    self._failed(item, exc, attempts.number, started)
-                    return
+                    raise _SendFailed(exc, attempts.number) from exc
             self.stats.retries += 1
             await self._sleep_unless_stopped(delay)
-        self._succeeded(item, result, attempts.number, started)
 
-    async def _attempt(self, item: Item, cost: float, deadline: Deadline,
-                       clock: Optional[ItemClock], me: asyncio.Task[Any], first: bool) -> Any:
+    async def _attempt(self, item: Item, body: dict[str, Any], cost: float,
+                       deadline: Deadline, clock: Optional[ItemClock],
+                       me: asyncio.Task[Any], first: bool) -> Any:
         throttle = self.throttle
         if clock is None:
             epoch = await throttle.acquire(cost)
@@ -293,7 +393,7 @@ class Engine:
             self._sent.add(item.seq)
             self.writer.sent()
         try:
-            result = await self.client.chat(item.body, throttle.observe, deadline=deadline)
+            result = await self.client.chat(body, throttle.observe, deadline=deadline)
         except RateLimitError as exc:
             self.stats.rate_limited += 1
             throttle.rate_limited(epoch, exc.retry_after)
@@ -316,34 +416,39 @@ class Engine:
         if self._stopping:
             raise _Dropped()
 
-    def _succeeded(self, item: Item, result: Any, attempts: int, started: float) -> None:
+    def _succeeded(self, item: Item, result: Any, attempts: int, started: float,
+                   cost: Optional[float] = None, parsed: Any = None) -> None:
         stats = self.stats
         usage = result.usage
         if usage:
             stats.prompt_tokens += usage.get("prompt_tokens") or 0
             stats.completion_tokens += usage.get("completion_tokens") or 0
         latency = int((self._clock() - started) * 1000)
-        self.writer.put(item.seq, self.records.ok(item, result, attempts, latency),
+        self.writer.put(item.seq, self.records.ok(item, result, attempts, latency, cost, parsed),
                         self._paid(item))
         stats.ok += 1
         stats.done += 1
 
-    def _failed(self, item: Item, exc: APIError, attempts: int, started: float) -> None:
+    def _failed(self, item: Item, exc: APIError, attempts: int, started: float,
+                cost: Optional[float] = None) -> None:
         latency = int((self._clock() - started) * 1000)
-        self.writer.put(item.seq, self.records.error(item, exc, attempts, latency),
+        self.writer.put(item.seq, self.records.error(item, exc, attempts, latency, cost),
                         self._paid(item))
         stats = self.stats
         stats.failed += 1
         stats.done += 1
         kind = error_kind(exc)
         stats.errors[kind] = stats.errors.get(kind, 0) + 1
+        reason = "fail-fast" if self.options.fail_fast else run_stopping(exc)
+        if reason:    # reported once, as the run's error, not as a warning per item
+            if not self._stopping:
+                self.outcome.error = exc
+                self.stop(reason)
+            return
         if (kind, exc.status) not in self._kinds:
             self._kinds.add((kind, exc.status))
             if self.on_new_error:
                 self.on_new_error(item, exc)
-        if self.options.fail_fast and not self._stopping:
-            self.outcome.error = exc
-            self.stop("fail-fast")
 
     def _paid(self, item: Item) -> bool:
         """Whether a request went out for ``item`` (its record settles one paid)."""
@@ -359,6 +464,18 @@ class Engine:
         stats.invalid += 1
         stats.done += 1
         stats.errors["invalid_input"] = stats.errors.get("invalid_input", 0) + 1
+
+
+def schema_of(body: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The JSON Schema a request asks for (canonical ``response_format``), if any."""
+    fmt = body.get("response_format")
+    spec = fmt.get("json_schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    return schema if isinstance(schema, dict) else None
+
+
+def _add(total: Optional[float], cost: Optional[float]) -> Optional[float]:
+    return None if total is None or cost is None else total + cost
 
 
 async def run_with_signals(engine: Engine) -> Outcome:

@@ -49,6 +49,7 @@ class JobSpec:
     defaults: Defaults = field(default_factory=Defaults)
     engine: EngineOptions = field(default_factory=EngineOptions)
     backend: str = "aiohttp"
+    accounting: Any = None          # cost, --max-cost and the usage log (accounting.py)
 
     @property
     def window(self) -> int:
@@ -93,8 +94,14 @@ class Job:
         self.client = self._client()
         if spec.input == "-":
             self.path = self._spool = spool(stdin)
+        elif os.path.isdir(spec.input):
+            raise InputError(f"cannot read {spec.input}: it is a directory; INPUT is one "
+                             "file of prompts (to run every file in it: cat DIR/*.txt | "
+                             "llmcli batch -)")
         elif not os.path.isfile(spec.input):
-            raise InputError(f"cannot read {spec.input}: no such file")
+            what = "not a regular file (use - and stdin)" if os.path.exists(spec.input) \
+                else "no such file"
+            raise InputError(f"cannot read {spec.input}: {what}")
         if spec.output:
             self._check_output()
             if spec.resume:
@@ -149,7 +156,8 @@ class Job:
                                       self.existing.done)
             records = records_for(spec.output_format, self.options.secrets())
             engine = Engine(items, self.client, writer, records, spec.engine, stats,
-                            on_progress=on_progress, on_new_error=on_new_error)
+                            on_progress=on_progress, on_new_error=on_new_error,
+                            accounting=spec.accounting)
             return asyncio.run(run_with_signals(engine))
         finally:
             sink.close()

@@ -38,17 +38,59 @@ def status_text(stats: Stats) -> str:
     """The counters after the bar: ok, failed, retries, rate, tokens, ETA."""
     left = eta(stats)
     tokens = stats.prompt_tokens + stats.completion_tokens
+    spend = f"${stats.cost:.4f}  " if stats.cost else ""   # nothing priced: no figure
     return (f"ok {stats.ok}  failed {stats.failed}  retries {stats.retries}  "
-            f"{stats.rate:.0f} req/s  {_count(tokens)} tok  "
+            f"{stats.rate:.0f} req/s  {_count(tokens)} tok  {spend}"
             f"ETA {_clock(left) if left is not None else '?'}")
 
 
-def progress_bar(stats: Stats) -> str:
-    """One terminal line: ``[#####......] 1234/10000 ok ... ETA 0:21``."""
-    total = max(stats.total, 1)
-    filled = int(BAR_WIDTH * min(stats.done, total) / total)
-    bar = "#" * filled + "." * (BAR_WIDTH - filled)
-    return f"[{bar}] {stats.done}/{stats.total}  {status_text(stats)}"
+MIN_BAR = 10
+# Fields a narrow terminal drops, first dropped first ("bar" shrinks before it goes).
+# The count and the ETA always stay: they are what a person glances at.
+DROP_ORDER = ("tok", "retries", "rate", "ok", "bar", "failed")
+
+
+def progress_bar(stats: Stats, width: Optional[int] = None) -> str:
+    """One terminal line: ``[#####......] 1234/10000  ok ... ETA 0:21``, at most
+    ``width`` columns: fields are dropped by :data:`DROP_ORDER` and the bar shrinks,
+    so the ETA is never cut off."""
+    fields = _bar_fields(stats)
+    bar = BAR_WIDTH
+    line = _layout(stats, fields, bar)
+    if width is None:
+        return line
+    for name in DROP_ORDER:
+        if len(line) <= width:
+            break
+        if name == "bar":
+            bar = max(MIN_BAR, bar - (len(line) - width))
+            line = _layout(stats, fields, bar)
+            if len(line) <= width:
+                break
+        fields.pop(name, None)
+        line = _layout(stats, fields, bar)
+    return line
+
+
+def _bar_fields(stats: Stats) -> dict[str, str]:
+    left = eta(stats)
+    tokens = stats.prompt_tokens + stats.completion_tokens
+    return {"bar": "", "count": f"{stats.done}/{stats.total}", "ok": f"ok {stats.ok}",
+            "failed": f"failed {stats.failed}", "retries": f"retries {stats.retries}",
+            "rate": f"{stats.rate:.0f} req/s", "tok": f"{_count(tokens)} tok",
+            "eta": f"ETA {_clock(left) if left is not None else '?'}"}
+
+
+def _layout(stats: Stats, fields: dict[str, str], bar_width: int) -> str:
+    parts = []
+    for name, text in fields.items():
+        if name == "bar":
+            total = max(stats.total, 1)
+            filled = int(bar_width * min(stats.done, total) / total)
+            text = "[" + "#" * filled + "." * (bar_width - filled) + "]"
+        parts.append(text)
+    head, rest = (parts[0] + " " + parts[1], parts[2:]) if "bar" in fields else (parts[0], parts[1:])
+    return "  ".join([head, *rest])
 
 
 def status_line(stats: Stats) -> str:
@@ -67,6 +109,7 @@ def summary(outcome: Outcome, output: Optional[str]) -> dict[str, Any]:
         "slowdowns": s.slowdowns, "errors": dict(sorted(s.errors.items())),
         "tokens": {"prompt": s.prompt_tokens, "completion": s.completion_tokens,
                    "total": s.prompt_tokens + s.completion_tokens},
+        "cost": {"usd": round(s.cost, 6), "unpriced": s.unpriced},
         "wall_seconds": round(s.elapsed, 3), "items_per_second": round(s.rate, 1),
         "stopped": outcome.stopped, "output": output or "-",
         "lost_in_flight": s.lost_in_flight,
@@ -94,4 +137,7 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     lines.append(f"retries {data['retries']} (429s {data['rate_limited']}); tokens "
                  f"{tokens['prompt']:,} in, {tokens['completion']:,} out; "
                  f"{data['wall_seconds']:.1f}s, {data['items_per_second']:.0f} items/s")
+    cost = data["cost"]
+    lines.append(f"cost ${cost['usd']:.4f}" + (f" ({cost['unpriced']} replies of models with no "
+                                                "known price are not in it)" if cost["unpriced"] else ""))
     return lines

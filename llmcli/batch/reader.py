@@ -22,7 +22,8 @@ from .ids import IdSet
 CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
 RESPONSES_URLS = ("/v1/responses", "/responses")   # read into the chat shape
 # JSONL keys that are not request fields; every other key is sent as one.
-RESERVED = frozenset(("id", "custom_id", "prompt", "messages", "system"))
+RESERVED = frozenset(("id", "custom_id", "prompt", "messages", "system", "attachments",
+                      "schema"))
 MAX_REPORTED_DUPLICATES = 5
 _BOM = b"\xef\xbb\xbf"
 
@@ -49,6 +50,7 @@ class Defaults:
     model: Optional[str] = None
     system: Optional[str] = None
     params: dict[str, Any] = field(default_factory=dict)
+    limits: Optional[dict[str, int]] = None     # attachment size limits (core.attachments)
 
     def base(self) -> dict[str, Any]:
         """The body fields every request starts from."""
@@ -209,13 +211,14 @@ def _json_items(path: str, fmt: str, defaults: Defaults,
                 urls: tuple[str, ...] = ()) -> Iterator[Item]:
     base, strict = defaults.base(), fmt == "openai-batch"
     for line, offset, raw in lines_at(path):
-        item = _json_item(line, raw, base, defaults.system, strict, urls)
+        item = _json_item(line, raw, base, defaults.system, strict, urls, defaults.limits)
         item.offset = offset
         yield item
 
 
 def _json_item(line: int, raw: bytes, base: dict[str, Any], system: Optional[str],
-               strict: bool, urls: tuple[str, ...]) -> Item:
+               strict: bool, urls: tuple[str, ...],
+               limits: Optional[dict[str, int]] = None) -> Item:
     try:
         obj = json.loads(raw)
     except ValueError as exc:
@@ -224,13 +227,15 @@ def _json_item(line: int, raw: bytes, base: dict[str, Any], system: Optional[str
     try:
         if problem:
             raise _BadLine(problem)
-        return Item(0, line, key, json_body(obj, base, system, strict, urls))
+        return Item(0, line, key, json_body(obj, base, system, strict, urls,
+                                                limits=limits))
     except _BadLine as exc:
         return Item(0, line, key, None, f"line {line}: {exc}")
 
 
 def json_body(obj: Any, base: dict[str, Any], system: Optional[str],
-              strict: bool = False, urls: tuple[str, ...] = ()) -> dict[str, Any]:
+              strict: bool = False, urls: tuple[str, ...] = (), *,
+              limits: Optional[dict[str, int]] = None) -> dict[str, Any]:
     """The request body for one JSON line; raises :class:`_BadLine`."""
     if not isinstance(obj, dict):
         raise _BadLine("expected a JSON object")
@@ -243,19 +248,52 @@ def json_body(obj: Any, base: dict[str, Any], system: Optional[str],
         raise _BadLine("`messages` must be a non-empty list")
     if prompt is not None and not isinstance(prompt, str):
         raise _BadLine("`prompt` must be text")
-    if not messages and not (prompt and prompt.strip()):
+    attachments = _attachments(obj.get("attachments"), limits)
+    if not messages and not (prompt and prompt.strip()) and not attachments:
         raise _BadLine("no prompt: the line needs `prompt` (text) or `messages` (a list)")
     history = list(messages or [])
     if "system" in obj:      # the line's own system prompt replaces any other
         history = with_system(history, obj["system"], replace=True)
     elif system is not None:
         history = with_system(history, system, replace=False)
-    if prompt:
+    if attachments:
+        from ..core.attachments import user_content
+
+        history.append({"role": "user", "content": user_content(prompt or None, attachments)})
+    elif prompt:
         history.append({"role": "user", "content": prompt})
     body = dict(base)
     body.update((k, v) for k, v in obj.items() if k not in RESERVED)
     body["messages"] = history
+    if "schema" in obj:     # the line's own schema replaces --schema; null drops it
+        body["response_format"] = _response_format(obj["schema"])
     return _clean(body)
+
+
+def _attachments(specs: Any, limits: Optional[dict[str, int]]) -> list[Any]:
+    """A line's ``attachments``: paths (relative to the current directory) and URLs."""
+    if specs is None:
+        return []
+    if not isinstance(specs, list) or not all(isinstance(s, str) and s for s in specs):
+        raise _BadLine("`attachments` must be a list of paths or URLs")
+    if "-" in specs:
+        raise _BadLine("`attachments` cannot read stdin ('-') in a batch")
+    from ..core.attachments import AttachmentError, load_all
+
+    try:
+        return load_all(specs, limits=limits)
+    except AttachmentError as exc:
+        raise _BadLine(exc.message) from None
+
+
+def _response_format(schema: Any) -> Optional[dict[str, Any]]:
+    if schema is None:
+        return None
+    if not isinstance(schema, dict):
+        raise _BadLine("`schema` must be a JSON Schema object")
+    from ..core.schema import response_format
+
+    return response_format(schema)
 
 
 def _batch_body(obj: dict[str, Any], base: dict[str, Any], system: Optional[str],

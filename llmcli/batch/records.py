@@ -3,7 +3,7 @@
 llmcli (``jsonl``), every key always present::
 
     {"id", "line", "status": "ok"|"error", "content", "finish_reason", "usage",
-     "attempts", "latency_ms", "model", "request_id", "error": null|{...}}
+     "attempts", "latency_ms", "model", "request_id", "cost", "parsed", "error": null|{...}}
 
 OpenAI Batch output (``openai-batch``), what `GET /v1/files/{output}/content` holds::
 
@@ -92,20 +92,24 @@ class JsonlRecords(_Shape):
 
     name = "jsonl"
 
-    def ok(self, item: Item, result: ChatResult, attempts: int, latency_ms: int) -> bytes:
+    def ok(self, item: Item, result: ChatResult, attempts: int, latency_ms: int,
+           cost: Optional[float] = None, parsed: Any = None) -> bytes:
         """The record of a reply."""
         return self._line({
             "id": item.id, "line": item.line, "status": "ok", "content": result.content,
             "finish_reason": result.finish_reason, "usage": result.usage, "attempts": attempts,
             "latency_ms": latency_ms, "model": result.model, "request_id": result.request_id,
-            "error": None, "fingerprint": fingerprint(item.body)})
+            "cost": _usd(cost), "parsed": parsed, "error": None,
+            "fingerprint": fingerprint(item.body)})
 
-    def error(self, item: Item, exc: Optional[APIError], attempts: int, latency_ms: int) -> bytes:
+    def error(self, item: Item, exc: Optional[APIError], attempts: int, latency_ms: int,
+              cost: Optional[float] = None) -> bytes:
         """The record of a failure; ``exc`` is ``None`` for a bad input line."""
         return self._line({
             "id": item.id, "line": item.line, "status": "error", "content": None,
             "finish_reason": None, "usage": None, "attempts": attempts, "latency_ms": latency_ms,
             "model": None, "request_id": exc.request_id if exc else None,
+            "cost": _usd(cost), "parsed": None,
             "error": exc.to_dict() if exc else input_error(item),
             "fingerprint": fingerprint(item.body)})
 
@@ -131,14 +135,16 @@ class BatchRecords(_Shape):
         self._count += 1
         return "%s%08x" % (self._prefix, self._count)
 
-    def ok(self, item: Item, result: ChatResult, attempts: int, latency_ms: int) -> bytes:
+    def ok(self, item: Item, result: ChatResult, attempts: int, latency_ms: int,
+           cost: Optional[float] = None, parsed: Any = None) -> bytes:
         """The record of a reply: the whole response body, as the Batch API keeps it."""
         return self._line({
             "id": self._next_id(), "custom_id": item.id,
             "response": {"status_code": 200, "request_id": result.request_id, "body": result.raw},
             "error": None, "fingerprint": fingerprint(item.body)})
 
-    def error(self, item: Item, exc: Optional[APIError], attempts: int, latency_ms: int) -> bytes:
+    def error(self, item: Item, exc: Optional[APIError], attempts: int, latency_ms: int,
+              cost: Optional[float] = None) -> bytes:
         """An HTTP error keeps its status and body; anything else goes under ``error``."""
         if isinstance(exc, APIStatusError) and exc.status:
             response = {"status_code": exc.status, "request_id": exc.request_id,
@@ -161,6 +167,10 @@ class BatchRecords(_Shape):
         status = response.get("status_code") if isinstance(response, dict) else None
         ok = isinstance(status, int) and 200 <= status < 300 and not obj.get("error")
         return obj["custom_id"], ok
+
+
+def _usd(cost: Optional[float]) -> Optional[float]:
+    return None if cost is None else round(cost, 10)
 
 
 def _error_body(exc: APIError) -> dict[str, Any]:

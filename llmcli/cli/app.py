@@ -17,11 +17,25 @@ from ..core.errors import LLMCLIError
 from .env import Environment, current, using
 from .errors import (ExitCode, Interrupted, StdoutClosed, report, report_usage,
                      silence_stdout, state)
+from .helptext import Group
 from .output import Out
+
+HELP = """A fast, scriptable client for OpenAI-compatible LLM APIs.
+
+\b
+Quick start:
+  export OPENAI_API_KEY=sk-...              # or: llmcli config init
+  llmcli chat "Name three prime numbers"    # git diff | llmcli chat "Review"
+
+\b
+Environment: OPENAI_API_KEY and OPENAI_BASE_URL (the API, as the OpenAI SDK
+reads them), LLMCLI_MODEL, LLMCLI_PROFILE, LLMCLI_CONFIG, LLMCLI_STDIN_WAIT;
+all of them: llmcli docs config. Every page: llmcli docs."""
 
 app = typer.Typer(
     name="llmcli",
-    help="A fast, scriptable client for OpenAI-compatible LLM APIs.",
+    help=HELP,
+    cls=Group,
     no_args_is_help=True,
     add_completion=False,
     # Click itself suggests a close command name; Typer's own suggestion doubled it.
@@ -44,12 +58,11 @@ def _version(value: bool) -> None:
 def main(
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log each request, its status and timing, and every retry, on stderr.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs on stderr.")] = False,
-    log_file: Annotated[Optional[Path], typer.Option("--log-file", help="Append debug logs to this file (keys masked).", envvar="LLMCLI_LOG_FILE")] = None,
-    config: Annotated[Optional[str], typer.Option("--config", help="Config file to use instead of the user config dir's.", envvar="LLMCLI_CONFIG")] = None,
-    api: Annotated[Optional[str], typer.Option("--api", metavar="API", help="API dialect: openai-chat (default), openai-responses, anthropic or gemini (docs/providers.md).", envvar="LLMCLI_API", show_envvar=False)] = None,
+    log_file: Annotated[Optional[Path], typer.Option("--log-file", metavar="FILE", help="Append debug logs to this file (keys masked).", envvar="LLMCLI_LOG_FILE")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", metavar="FILE", help="Config file to use instead of the user config dir's.", envvar="LLMCLI_CONFIG")] = None,
+    api: Annotated[Optional[str], typer.Option("--api", metavar="API", help="API dialect: openai-chat, openai-responses, anthropic or gemini (llmcli docs providers).", show_default="openai-chat", envvar="LLMCLI_API", show_envvar=False)] = None,
     version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    """A fast, scriptable client for OpenAI-compatible LLM APIs."""
     state.debug = debug
     state.config = config
     state.log_file = str(log_file) if log_file else None
@@ -66,13 +79,15 @@ def main(
 
 
 def _register() -> None:
-    from . import batch, batches, chat, config_cmd, models
+    from . import batch, batches, chat, config_cmd, docs_cmd, models, usage_cmd
 
     chat.register(app)
     batch.register(app)
     batches.register(app)
     models.register(app)
+    usage_cmd.register(app)
     app.add_typer(config_cmd.app, name="config")
+    docs_cmd.register(app)
 
 
 _register()

@@ -13,6 +13,7 @@ import typer
 
 from . import common as c
 from . import remote as r
+from . import scripting as sc
 from .env import current
 from .errors import (ExitCode, Interrupted, StdoutClosed, add_secret, exit_code_for, report,
                      safe, state)
@@ -25,7 +26,7 @@ TTY_INTERVAL = 0.2      # seconds between redraws of the bar
 LOG_INTERVAL = 5.0      # seconds between status lines when stderr is not a terminal
 _HARD = ("authentication_error", "permission_denied", "not_found")
 
-InputArg = Annotated[str, typer.Argument(metavar="INPUT", help="File of prompts: plain text (one per line), JSONL, or OpenAI Batch API requests; '-' reads stdin.", show_default=False)]
+InputArg = Annotated[str, typer.Argument(metavar="INPUT", show_default=False)]   # help: cli/helptext.py
 OutputOpt = Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write the records to FILE instead of stdout (needed for --resume).", rich_help_panel=_RUN)]
 InFormat = Annotated[str, typer.Option("--input-format", click_type=click.Choice(_IN_FORMATS), help="Input format; auto looks at the first line.", rich_help_panel=_RUN)]
 OutFormat = Annotated[str, typer.Option("--output-format", click_type=click.Choice(_OUT_FORMATS), help="Record shape: llmcli's JSONL or the Batch API's output lines.", rich_help_panel=_RUN)]
@@ -39,6 +40,7 @@ FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first i
 Grace = Annotated[float, typer.Option("--grace", min=0, help="On Ctrl-C/SIGTERM, seconds to let requests in flight finish.", rich_help_panel=_RUN)]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress and no summary on stderr (warnings and errors still).", rich_help_panel=_RUN)]
 SummaryJson = Annotated[Optional[Path], typer.Option("--summary-json", metavar="FILE", help="Also write the summary as JSON to FILE.", rich_help_panel=_RUN)]
+MaxCost = Annotated[Optional[float], typer.Option("--max-cost", metavar="USD", min=0.0, callback=c.finite, help="Stop before the spending could pass USD (admission counts the worst case of every request in flight; needs max_tokens and known prices). Exit 9; --resume finishes.", rich_help_panel=_RUN)]
 Transport = Annotated[str, typer.Option("--transport", click_type=click.Choice(("aiohttp", "httpx")), help="HTTP transport (aiohttp is the fast one; httpx for comparison).", rich_help_panel="Connection options")]
 
 
@@ -78,13 +80,16 @@ def batch(
     remote_max_lines: r.MaxLinesOpt = 50_000,
     remote_max_bytes: r.MaxBytesOpt = 190_000_000,
     poll_interval: r.PollOpt = 60.0,
+    schema: sc.Schema = None,
+    schema_retries: sc.SchemaRetries = 0,
+    max_cost: MaxCost = None,
 ) -> None:
     """Run a file of prompts concurrently: exactly one JSONL record per input.
 
     Records keep the input order (--unordered: as they finish). Rate limits (--rpm,
     --tpm, the server's x-ratelimit-* headers and 429s) slow the whole run down. Ctrl-C
     stops cleanly and prints the command that resumes. Exit 0 when every item
-    succeeded, 7 when some failed. See docs/batch.md."""
+    succeeded, 7 when any failed. See: llmcli docs batch."""
     from ..batch.engine import EngineOptions
     from ..batch.job import JobSpec
 
@@ -100,30 +105,49 @@ def batch(
                                "in a writable folder")
     settings = c.settings_for(profile=profile, base_url=base_url, model=model,
                               timeout=timeout, max_time=max_time, retries=retries)
+    json_schema = sc.read_schema(schema) if schema is not None else None
+    defaults = _defaults(settings, system, temperature, max_tokens, param, json_schema)
+    if dry_run and not remote:    # no key needed: nothing is sent
+        from .batch_cost import dry_run as run_dry
+
+        return run_dry(input, input_format, defaults, settings, summary_json)
+    if max_cost is not None and remote:
+        raise click.UsageError("--max-cost is for runs that send each request; a --remote "
+                               "batch is priced by --dry-run")
     options = c.client_options(settings, key_in_budget=False)
     for secret in options.secrets():    # header credentials too, not only the key
         add_secret(secret)
     if remote or detach or status or cancel or dry_run:
         if not remote:
-            raise click.UsageError("--detach, --status, --cancel and --dry-run go with --remote")
+            raise click.UsageError("--detach, --status and --cancel go with --remote")
         code = r.run_remote(
             input=input, output=output, options=options, input_format=input_format,
             output_format=output_format, resume=resume, force=force, quiet=quiet,
-            defaults=_defaults(settings, system, temperature, max_tokens, param),
+            defaults=defaults,
             detach=detach, status=status, cancel=cancel, dry_run=dry_run, endpoint=endpoint,
             window=completion_window, max_lines=remote_max_lines, max_bytes=remote_max_bytes,
             poll_interval=poll_interval)
         if code:
             raise typer.Exit(code)
+        if dry_run:     # after the parts, what they would cost (batch_cost: the discount)
+            from .batch_cost import dry_run as run_dry
+
+            run_dry(input, input_format, defaults, settings, summary_json)
         return
     engine = EngineOptions(concurrency=concurrency, rpm=rpm, tpm=tpm, fail_fast=fail_fast,
-                           grace=grace, retry=options.retry, max_time=options.max_time)
+                           grace=grace, retry=options.retry, max_time=options.max_time,
+                           schema_retries=schema_retries)
+    from .batch_cost import accounting
+
     spec = JobSpec(input=input, output=output, input_format=input_format,
                    output_format=output_format, resume=resume, force=force,
-                   ordered=not unordered, defaults=_defaults(settings, system, temperature,
-                                                              max_tokens, param),
-                   engine=engine, backend=transport)
-    code = _run(spec, options, quiet, summary_json)
+                   ordered=not unordered, defaults=defaults, engine=engine, backend=transport,
+                   accounting=accounting(settings, max_cost, defaults, output))
+    try:
+        code = _run(spec, options, quiet, summary_json)
+    finally:
+        if spec.accounting.log is not None:
+            spec.accounting.log.close()
     if code == ExitCode.INTERRUPTED:
         raise Interrupted()     # the resume line said it: no second "interrupted"
     if code:
@@ -131,13 +155,19 @@ def batch(
 
 
 def _defaults(settings: Any, system: Optional[str], temperature: Optional[float],
-              max_tokens: Optional[int], param: Optional[list[str]]) -> Any:
+              max_tokens: Optional[int], param: Optional[list[str]],
+              schema: Optional[dict[str, Any]] = None) -> Any:
     """The request options every item gets unless its line sets them."""
     from ..batch.reader import Defaults
 
+    params = c.request_params(settings, temperature, max_tokens, param)
+    if schema is not None:
+        from ..core.schema import response_format
+
+        params["response_format"] = response_format(schema)
     return Defaults(model=settings["model"] or None,
                     system=system if system is not None else settings["system"],
-                    params=c.request_params(settings, temperature, max_tokens, param))
+                    params=params, limits=sc.limits_for(settings))
 
 
 def _run(spec: Any, options: Any, quiet: bool, summary_json: Optional[Path]) -> int:
@@ -167,8 +197,9 @@ def _run(spec: Any, options: Any, quiet: bool, summary_json: Optional[Path]) -> 
     _report(job, outcome, data, quiet)
     if summary_json:
         _write_summary(summary_json, data)
-    if outcome.stopped == "fail-fast" and outcome.error is not None:
-        raise outcome.error     # the boundary prints it and maps its exit code
+    if outcome.error is not None and outcome.stopped != "write-error":
+        raise outcome.error     # --fail-fast, or an error every item would share: the
+                                # boundary prints it and maps its exit code
     return code
 
 
@@ -209,7 +240,9 @@ def _prepare(job: Any) -> None:
 def _exit_code(outcome: Any) -> ExitCode:
     if outcome.stopped == "interrupted":
         return ExitCode.INTERRUPTED
-    if outcome.stopped in ("fail-fast", "write-error") and outcome.error is not None:
+    if outcome.stopped == "max-cost":
+        return ExitCode.MAX_COST
+    if outcome.error is not None:   # what stopped the run decides
         return exit_code_for(outcome.error)
     return ExitCode.BATCH_PARTIAL if outcome.stats.failed or outcome.not_run else ExitCode.OK
 
@@ -221,6 +254,8 @@ def _report(job: Any, outcome: Any, data: dict[str, Any], quiet: bool) -> None:
     if not quiet:
         for line in summary_lines(data):
             current().write_err(safe(f"llmcli: {line}") + "\n")
+    if outcome.stopped == "max-cost" and outcome.reason:
+        warn(f"--max-cost: {outcome.reason}")
     if outcome.stopped or (outcome.stats.failed and job.spec.output):
         current().write_err(safe(_next_step(job, outcome)) + "\n")
 
@@ -243,10 +278,13 @@ def _first_of_its_kind(item: Any, exc: Any) -> None:
     """Say each kind of failure once, not once per item; the records have them all."""
     from ..core.errors import error_kind
 
+    from .hints import hint_for
+
     kind = error_kind(exc)
     hint = ("; every item will likely fail the same way (--fail-fast stops at the first)"
             if kind in _HARD else "; any more like it are only in the records")
-    warn(f"item {item.id} failed: {exc.message}{hint}")
+    why = hint_for(exc)
+    warn(f"item {item.id} failed: {exc.message}{'; ' + why if why else ''}{hint}")
 
 
 class _Progress:
@@ -264,7 +302,8 @@ class _Progress:
         env = current()
         if self.tty:
             width = env.terminal_width() - 1   # a wrapped line breaks the \r
-            env.write_err("\r" + safe(progress_bar(stats))[:width] + "\x1b[K")
+            # fields dropped to fit; cut only on a terminal too narrow for count + ETA
+            env.write_err("\r" + safe(progress_bar(stats, width))[:width] + "\x1b[K")
             self._drawn = True
         else:
             env.write_err(safe("llmcli: " + status_line(stats)) + "\n")
@@ -281,4 +320,7 @@ class _Progress:
 
 def register(app: typer.Typer) -> None:
     """Add `batch` to the app."""
-    app.command("batch")(batch)
+    from .helptext import command_settings
+
+    app.command("batch", **command_settings(
+        short_help="Run a file of prompts concurrently, one record per input."))(batch)

@@ -42,16 +42,15 @@ def batches(
             if all_ or row["job"] is not None:
                 rows.append(row)
     out = current().stdout
-    if json_out:
-        out.write(safe(dumps(rows)) + "\n")
-    else:
-        out.write(_table(rows))
-    out.flush()
+    if out is not None:
+        out.write(safe(dumps(rows)) + "\n" if json_out else _table(rows))
+        out.flush()
 
 
 def _row(batch: dict[str, Any]) -> dict[str, Any]:
-    meta: dict[str, Any] = batch["metadata"] if isinstance(batch.get("metadata"), dict) else {}
-    counts: dict[str, Any] = batch["request_counts"] if isinstance(batch.get("request_counts"), dict) else {}
+    from ..batch.remote.state import as_dict
+
+    meta, counts = as_dict(batch.get("metadata")), as_dict(batch.get("request_counts"))
     done = (counts.get("completed") or 0) + (counts.get("failed") or 0)
     created = batch.get("created_at")
     when = None
@@ -74,4 +73,6 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add `batches` to the app."""
-    app.command("batches")(batches)
+    from .helptext import command_settings
+
+    app.command("batches", **command_settings())(batches)

@@ -26,17 +26,17 @@ def finite(value: Optional[float]) -> Optional[float]:
     return value
 
 
-Model = Annotated[Optional[str], typer.Option("-m", "--model", help="Model id.", rich_help_panel=_REQ)]
-System = Annotated[Optional[str], typer.Option("-s", "--system", help="System prompt.", rich_help_panel=_REQ)]
+Model = Annotated[Optional[str], typer.Option("-m", "--model", metavar="NAME", help="Model id.", show_default="gpt-4o-mini, or the config's", rich_help_panel=_REQ)]
+System = Annotated[Optional[str], typer.Option("-s", "--system", metavar="TEXT", help="System prompt.", rich_help_panel=_REQ)]
 Temperature = Annotated[Optional[float], typer.Option("--temperature", callback=finite, help="Sampling temperature.", rich_help_panel=_REQ)]
 MaxTokens = Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="Cap on the reply's tokens.", rich_help_panel=_REQ)]
 Params = Annotated[Optional[list[str]], typer.Option("--param", metavar="KEY=VALUE", help="Extra body field; repeatable. VALUE is parsed as JSON when it can be (numbers, true, lists), else taken as text.", rich_help_panel=_REQ)]
-JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/output.md); errors also as JSON on stderr.")]
-Profile = Annotated[Optional[str], typer.Option("-p", "--profile", help="Config profile to use.", envvar="LLMCLI_PROFILE", show_envvar=False, rich_help_panel=_CONN)]
-BaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="API base URL, e.g. http://localhost:11434/v1.", rich_help_panel=_CONN)]
-Timeout = Annotated[Optional[float], typer.Option("--timeout", min=0.001, callback=finite, help="Read timeout per attempt, seconds.", rich_help_panel=_CONN)]
-MaxTime = Annotated[Optional[float], typer.Option("--max-time", min=0, callback=finite, help="Total time budget across all retries, seconds (like curl --max-time).", rich_help_panel=_CONN)]
-Retries = Annotated[Optional[int], typer.Option("--retries", min=0, help="Retries after a failed attempt (default 3).", rich_help_panel=_CONN)]
+JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output (llmcli docs output); errors also as JSON on stderr.")]
+Profile = Annotated[Optional[str], typer.Option("-p", "--profile", metavar="NAME", help="Config profile to use.", envvar="LLMCLI_PROFILE", show_envvar=False, rich_help_panel=_CONN)]
+BaseUrl = Annotated[Optional[str], typer.Option("--base-url", metavar="URL", help="API base URL, e.g. http://localhost:11434/v1.", show_default="https://api.openai.com/v1", rich_help_panel=_CONN)]
+Timeout = Annotated[Optional[float], typer.Option("--timeout", min=0.001, callback=finite, metavar="SECONDS", help="Read timeout per attempt.", show_default="600", rich_help_panel=_CONN)]
+MaxTime = Annotated[Optional[float], typer.Option("--max-time", min=0, callback=finite, metavar="SECONDS", help="Total time budget across all retries (like curl --max-time); 0: none.", show_default="none", rich_help_panel=_CONN)]
+Retries = Annotated[Optional[int], typer.Option("--retries", min=0, metavar="N", help="Retries after a failed attempt.", show_default="3", rich_help_panel=_CONN)]
 
 
 def settings_for(*, profile: Optional[str] = None, base_url: Optional[str] = None,
@@ -63,6 +63,9 @@ def client_options(settings: Settings, *, key_in_budget: bool = True) -> Any:
     (batch: --max-time is each item's budget)."""
     options = settings.client_options(key_in_budget=key_in_budget)
     add_secret(options.api_key)
+    from .hints import remember
+
+    remember(settings, options)
     return options
 
 

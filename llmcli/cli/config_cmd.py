@@ -9,13 +9,14 @@ import typer
 from . import common as c
 from .env import current
 from .errors import state
+from .helptext import Command, Group
 from .output import Out, dumps
 
-app = typer.Typer(help="Create and inspect the config file.", no_args_is_help=True,
+app = typer.Typer(help="Create and inspect the config file.", no_args_is_help=True, cls=Group,
                   rich_markup_mode=None, suggest_commands=False)
 
 
-@app.command("init")
+@app.command("init", cls=Command)
 def init(force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False) -> None:
     """Write a commented config file (mode 0600) to the config path."""
     from ..config.files import config_path, write_private
@@ -27,12 +28,12 @@ def init(force: Annotated[bool, typer.Option("--force", help="Overwrite an exist
     Out().write(f"{path}\n")
 
 
-@app.command("show")
+@app.command("show", cls=Command, short_help="Print the effective settings, the key masked.")
 def show(json_out: c.JsonOut = False, profile: c.Profile = None) -> None:
     """Print the effective settings and where each came from; the key is masked."""
     state.json_errors = json_out
     settings = c.settings_for(profile=profile)
-    rows = settings.shown()
+    rows = settings.shown(typed=json_out)
     out = Out()
     if json_out:
         out.write(dumps({"config_file": str(settings.path), "config_file_found": settings.file_found,
@@ -48,7 +49,7 @@ def show(json_out: c.JsonOut = False, profile: c.Profile = None) -> None:
     out.flush()
 
 
-@app.command("path")
+@app.command("path", cls=Command)
 def path() -> None:
     """Print the config file's path."""
     from ..config.files import config_path

@@ -33,27 +33,21 @@ def conversation_lock(path: Optional[Path]) -> Iterator[None]:
     if path is None:
         yield
         return
-    from ..core.filelock import FileLock, lockable
+    from ..core.filelock import holding
 
     check_writable(path)    # a folder that is not there fails as a usage error, first
-    if not lockable(str(path)):
+    with holding(str(path), wait=LOCK_WAIT):
         yield
-        return
-    lock = FileLock(str(path)).acquire(LOCK_WAIT)
-    try:
-        yield
-    finally:
-        lock.release()
 
 
-def save_turn(path: Path, messages: Messages) -> None:
+def save_turn(path: Path, messages: Messages, refs: Optional[dict[int, Any]] = None) -> None:
     """Save the conversation after a paid reply. If ``path`` cannot be written, the
     conversation goes to ``FILE.reply-<time>.json`` beside it (or in the temporary
     folder) and :class:`FileWriteError` says where."""
     from ..core.errors import FileWriteError
 
     try:
-        save_conversation(path, messages)
+        save_conversation(path, messages, refs)
         return
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -62,7 +56,7 @@ def save_turn(path: Path, messages: Messages) -> None:
     for folder in (path.parent if str(path.parent) else Path("."), Path(_tmpdir())):
         spare = folder / f"{path.name}.reply-{stamp}.json"
         try:
-            save_conversation(spare, messages)
+            save_conversation(spare, messages, refs)
         except OSError:
             continue
         raise FileWriteError(f"cannot save the conversation to {path} ({reason}); it is "
@@ -78,8 +72,9 @@ def _tmpdir() -> str:
     return tempfile.gettempdir()
 
 
-def load_conversation(path: Path) -> Messages:
-    """The messages in ``path``; a missing or empty file is a new conversation."""
+def load_conversation(path: Path, refs: Optional[dict[int, Any]] = None) -> Messages:
+    """The messages in ``path``; a missing or empty file is a new conversation.
+    Attachments kept by reference are read again (``refs`` learns them)."""
     from . import common as c
 
     try:
@@ -88,13 +83,29 @@ def load_conversation(path: Path) -> Messages:
         return []
     except (OSError, ValueError):
         empty = False   # load_messages reports it, in the same words as for --messages
-    return [] if empty else c.load_messages(path, hint="--conversation")
+    messages = [] if empty else c.load_messages(path, hint="--conversation")
+    if '"attachment"' not in json.dumps(messages):
+        return messages
+    import typer
+
+    from ..core.attachments import AttachmentError, expand
+
+    try:
+        return expand(messages, {} if refs is None else refs)
+    except AttachmentError as exc:
+        raise typer.BadParameter(f"{path}: {exc.message}", param_hint="--conversation") from None
 
 
-def save_conversation(path: Path, messages: Messages) -> None:
-    """Replace ``path`` with ``messages``, atomically (temp file, fsync, rename)."""
+def save_conversation(path: Path, messages: Messages,
+                      refs: Optional[dict[int, Any]] = None) -> None:
+    """Replace ``path`` with ``messages``, atomically (temp file, fsync, rename).
+    Attachment parts in ``refs`` are written as references (path and SHA-256)."""
     import tempfile
 
+    if refs:
+        from ..core.attachments import collapse
+
+        messages = collapse(messages, refs)
     data = json.dumps(messages, ensure_ascii=False, indent=2) + "\n"
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")

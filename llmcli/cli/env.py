@@ -57,6 +57,7 @@ class Environment:
     api: Optional[str] = None          # --api, the same
     log_file: Optional[str] = None     # --log-file: batch keeps its outputs apart from it
     secrets: list[str] = field(default_factory=list)
+    hint_context: Optional[object] = None   # cli/hints.py: what error hints need to know
     # Undo what the run set on process-wide objects (logging handlers), newest first.
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 

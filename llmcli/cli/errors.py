@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from ..core.errors import (APIConnectionError, APIError, AuthenticationError, BusyError,
                            ConfigError, FileWriteError, LLMCLIError, PermissionDeniedError,
+                           SchemaValidationError,
                            error_kind)
 from ..core.options import redact
 from ..core.sanitize import neutralize
@@ -30,6 +31,8 @@ class ExitCode(IntEnum):
     API = 5              # any other API error, after retries: 4xx, 5xx, invalid response
     NETWORK = 6          # no answer: connection refused/reset/dropped, timeouts, --max-time
     BATCH_PARTIAL = 7    # batch: some items failed, the others succeeded
+    SCHEMA = 8           # chat/stream --schema: the reply is not JSON of the schema's shape
+    MAX_COST = 9         # batch --max-cost: stopped before the budget could be exceeded
     IO_ERROR = 74        # a file could not be written: disk full, I/O error (sysexits EX_IOERR)
     BUSY = 75            # another llmcli is writing the same file; try again (EX_TEMPFAIL)
     INTERRUPTED = 130    # Ctrl-C or SIGTERM
@@ -44,6 +47,7 @@ EXIT_CODES: list[tuple[type[LLMCLIError], ExitCode]] = [
     (AuthenticationError, ExitCode.AUTH),
     (PermissionDeniedError, ExitCode.AUTH),
     (APIConnectionError, ExitCode.NETWORK),
+    (SchemaValidationError, ExitCode.SCHEMA),
     (APIError, ExitCode.API),
     (LLMCLIError, ExitCode.ERROR),
 ]
@@ -116,6 +120,10 @@ def report(exc: BaseException) -> ExitCode:
         payload = _payload("internal_error", message)
     request_id = getattr(exc, "request_id", None)
     line = message + (f" (request id {request_id})" if request_id else "")
+    from .hints import hint_for
+
+    hint = hint_for(exc)
+    line += f"; {hint}" if hint else ""
     env = current()
     if env.debug:
         import traceback

@@ -11,7 +11,6 @@ library's readline, imported only here; the history file is in the user's state 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -30,6 +29,7 @@ HISTORY_LENGTH = 1000
 HELP = """\
 Commands:
   /system TEXT   set the system prompt (/system alone shows it)
+  /attach PATH   attach a file (image, PDF, text) or an image URL to the next message
   /model NAME    switch model (/model alone shows it)
   /reset         forget the conversation (the system prompt and model stay)
   /save FILE     write the conversation to FILE as JSON (usable with --conversation)
@@ -49,36 +49,70 @@ class Session:
     """The state of one interactive chat: the messages so far, the model, the client."""
 
     def __init__(self, client: Any, model: str, params: dict[str, Any], messages: Messages,
-                 conversation: Optional[Path] = None) -> None:
+                 conversation: Optional[Path] = None, refs: Optional[dict[int, Any]] = None,
+                 limits: Optional[dict[str, int]] = None, settings: Any = None) -> None:
         self.client, self.model, self.params = client, model, params
         self.messages = messages
         self.conversation = conversation
+        self.refs: dict[int, Any] = {} if refs is None else refs
+        self.limits, self.settings = limits, settings
+        self.pending: list[Any] = []      # /attach: attachments for the next turn
         self.commands: dict[str, Callable[[str], None]] = {
             "system": self.set_system, "model": self.set_model, "reset": self.reset,
-            "save": self.save, "help": lambda _arg: note(HELP)}
+            "save": self.save, "attach": self.attach, "help": lambda _arg: note(HELP)}
 
     def ask(self, text: str) -> None:
         """One turn: send the conversation and ``text``, stream the reply, keep both."""
         from ..core.chat import build_chat_body
         from .chat import print_stream
 
-        sent = [*self.messages, {"role": "user", "content": text}]
+        from ..core.attachments import register, user_content
+
+        content = user_content(text, self.pending)
+        register(content, self.pending, self.refs)
+        sent = [*self.messages, {"role": "user", "content": content}]
         body = build_chat_body(self.model, sent, self.params, stream=True)
+        from .scripting import Run
+
+        run = Run(self.settings, "interactive") if self.settings is not None else None
         try:
-            reply = print_stream(self.client, body, False)
+            reply = print_stream(self.client, body, False, run)
         except KeyboardInterrupt:
             Out().write("\n")   # end the cut reply's line
             Out().flush()
             note("reply cancelled; this turn is not kept")
             return
         except LLMCLIError as exc:
+            if run is not None:
+                run.failed(exc, body)
             report(exc)   # one line, as anywhere else; the session goes on
             return
+        finally:
+            if run is not None:
+                run.finish()
         self.messages = with_reply(sent, reply)
+        self.pending = []
         try:
             self.persist()
         except LLMCLIError as exc:   # saved aside, and said where: the session goes on
             report(exc)
+
+    def attach(self, arg: str) -> None:
+        """``/attach PATH|URL``: attach a file or URL to the next message."""
+        from ..core.attachments import AttachmentError, load
+
+        if not arg:
+            shown = ", ".join(a.source for a in self.pending) or "none"
+            note(f"usage: /attach PATH|URL (attached to the next message: {shown})")
+            return
+        try:
+            found = load(str(Path(arg).expanduser()) if not arg.startswith("http") else arg,
+                         limits=self.limits)
+        except AttachmentError as exc:
+            note(exc.message)
+            return
+        self.pending.append(found)
+        note(f"attached {found.name} ({found.kind}) to the next message")
 
     def handle(self, line: str) -> bool:
         """Act on one input line; False when the session should end."""
@@ -127,7 +161,7 @@ class Session:
             return
         path = Path(arg).expanduser()
         try:
-            save_conversation(path, self.messages)
+            save_conversation(path, self.messages, self.refs)
         except OSError as exc:
             note(f"cannot save to {path}: {exc.strerror or exc}")
             return
@@ -136,12 +170,13 @@ class Session:
     def persist(self) -> None:
         """With ``--conversation``, the file follows every change."""
         if self.conversation is not None:
-            save_turn(self.conversation, self.messages)
+            save_turn(self.conversation, self.messages, self.refs)
 
 
 def run_session(settings: Settings, prompt: Optional[str], system: Optional[str],
                 history: Messages, conversation: Optional[Path],
-                params: dict[str, Any]) -> None:
+                params: dict[str, Any], *, refs: Optional[dict[int, Any]] = None,
+                attach: Optional[list[str]] = None) -> None:
     """The interactive loop, until exit or Ctrl-D. ``history`` is the conversation so
     far (``--conversation`` or ``--messages``); ``prompt``, if any, is the first turn."""
     from ..core.chat import messages_for
@@ -153,7 +188,11 @@ def run_session(settings: Settings, prompt: Optional[str], system: Optional[str]
     history_file = history_path()
     editing = setup_readline(history_file)
     with Client(c.client_options(settings)) as client:
-        session = Session(client, model, params, messages, conversation)
+        from .scripting import limits_for, read_attachments
+
+        session = Session(client, model, params, messages, conversation, refs,
+                          limits_for(settings), settings)
+        session.pending = read_attachments(attach, settings) if attach else []
         turns = sum(1 for m in messages if m.get("role") == "user")
         note(f"chatting with {model}" + (f", {turns} earlier turns" if turns else "")
              + "; /help for commands, exit or Ctrl-D to leave")
@@ -194,13 +233,9 @@ def history_path() -> Optional[Path]:
     override = current().environ.get("LLMCLI_HISTORY")
     if override is not None:
         return Path(override).expanduser() if override else None
-    if sys.platform == "win32":
-        base = Path(current().environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(current().environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "llmcli" / "history"
+    from .last import state_dir
+
+    return state_dir() / "history"
 
 
 def setup_readline(path: Optional[Path]) -> bool:

@@ -35,4 +35,6 @@ def models(
 
 def register(app: typer.Typer) -> None:
     """Add `models` to the app."""
-    app.command("models")(models)
+    from .helptext import command_settings
+
+    app.command("models", **command_settings())(models)

@@ -29,7 +29,7 @@ RemoteOpt = Annotated[bool, typer.Option("--remote", help="Run on the provider's
 DetachOpt = Annotated[bool, typer.Option("--detach", help="Submit and exit at once, printing the batch ids; --resume later collects.", rich_help_panel=_PANEL)]
 StatusOpt = Annotated[bool, typer.Option("--status", help="Print the remote job of -o FILE (parts, batches, statuses) as JSON; changes nothing.", rich_help_panel=_PANEL)]
 CancelOpt = Annotated[bool, typer.Option("--cancel", help="Cancel the running batches of the remote job of -o FILE.", rich_help_panel=_PANEL)]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the parts that would be uploaded (lines, bytes) and send nothing.", rich_help_panel=_PANEL)]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Send nothing: print the items, estimated input tokens and cost range (output bounded by max_tokens); with --remote, first the parts that would be uploaded.", rich_help_panel=_PANEL)]
 EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint", click_type=click.Choice(("/v1/chat/completions", "/v1/embeddings", "/v1/responses")), help="Batch endpoint [default: the input's url, else /v1/chat/completions].", rich_help_panel=_PANEL, show_default=False)]
 WindowOpt = Annotated[str, typer.Option("--completion-window", help="The batches' completion window.", rich_help_panel=_PANEL)]
 MaxLinesOpt = Annotated[int, typer.Option("--remote-max-lines", min=1, help="Requests per uploaded file at most.", rich_help_panel=_PANEL)]
@@ -58,7 +58,10 @@ def run_remote(*, input: str, output: Optional[str], options: Any, defaults: Any
                       poll_interval=poll_interval, resume=resume or status or cancel,
                       force=force or dry_run)     # a dry run writes nothing
     view = _View(quiet)
-    with api:
+    from ..core.filelock import holding
+
+    # One writer per output, as for a local batch (only reading the state is shared).
+    with api, holding(output, active=not (status or cancel or dry_run)):
         runner = Runner(spec, api, secrets=options.secrets(), on_progress=view.show,
                         on_note=None if dry_run else (lambda text: warn(text)))
         try:
@@ -99,6 +102,14 @@ def _run(runner: Any, view: "_View", detach: bool) -> int:
     return _finish(runner, view)
 
 
+def _out(text: str) -> None:
+    """Write to stdout (flushed: --detach's ids are for the script waiting on them)."""
+    stream = current().stdout
+    if stream is not None:
+        stream.write(text)
+        stream.flush()
+
+
 def _flush_err() -> None:
     stream = current().stderr
     if stream is not None:
@@ -133,8 +144,7 @@ def _print_ids(runner: Any) -> None:
     from ..batch.remote.runner import reattach_ids
 
     for batch_id in reattach_ids(runner.state):
-        current().stdout.write(batch_id + "\n")
-    current().stdout.flush()
+        _out(batch_id + "\n")
     current().write_err(safe(f"llmcli: submitted; to collect the results: {_resume_command()}") + "\n")
 
 
@@ -145,9 +155,9 @@ def _dry_run(runner: Any) -> int:
          for k, _ in PLAN_COLUMNS] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(PLAN_COLUMNS))]
     for row in table:
-        current().stdout.write("  ".join(cell.rjust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
+        _out("  ".join(cell.rjust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
     lines, size = sum(r["lines"] for r in rows), sum(r["bytes"] for r in rows)
-    current().stdout.write(f"total: {len(rows)} part(s), {lines:,} request(s), {size:,} bytes, "
+    _out(f"total: {len(rows)} part(s), {lines:,} request(s), {size:,} bytes, "
                      f"endpoint {runner.endpoint}; nothing was sent\n")
     return ExitCode.OK
 
@@ -158,13 +168,13 @@ def _status(runner: Any) -> int:
     runner.poll()
     data = to_dict(runner.state)
     data["progress"] = vars(runner.progress)
-    current().stdout.write(safe(json.dumps(data, indent=2)) + "\n")
+    _out(safe(json.dumps(data, indent=2)) + "\n")
     return ExitCode.OK
 
 
 def _cancel(runner: Any) -> int:
     for part in runner.cancel():
-        current().stdout.write(f"{part.batch_id}\t{part.status}\n")
+        _out(f"{part.batch_id}\t{part.status}\n")
     current().write_err(safe(f"llmcli: cancel requested; to collect what ran and record the "
                           f"rest as failed: {_resume_command().replace(' --cancel', '')}") + "\n")
     return ExitCode.OK

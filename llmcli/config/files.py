@@ -67,17 +67,31 @@ def load_config_file(path: Path) -> Optional[ConfigFile]:
         node = yaml.compose(text, Loader=loader)
         data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or "invalid YAML"
+        line, message = yaml_problem(exc)
         where = f"{path}:{line}" if line else str(path)
-        raise ConfigError(f"{where}: broken YAML: {problem}", path=str(path), line=line) from exc
+        raise ConfigError(f"{where}: broken YAML: {message}", path=str(path), line=line) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the config file must be a mapping of keys to values",
                           path=str(path))
     return ConfigFile(path, data, _key_lines(node))
+
+
+def yaml_problem(exc: Any) -> tuple[Optional[int], str]:
+    """The line to blame for a YAML error, and what to say. PyYAML marks where it gave
+    up; for something left open (``[``, ``{``, a quote) that is the end of the file or
+    a later line, so the line where the open construct started is the one to fix."""
+    problem = getattr(exc, "problem", None) or "invalid YAML"
+    mark, start = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    context = getattr(exc, "context", None) or ""
+    left_open = "flow" in context or "quoted" in context or "end of stream" in problem
+    if start is None or not left_open or start.line + 1 == line:
+        return line, problem
+    opened = context.removeprefix("while ").replace("parsing", "").replace("scanning", "")
+    return start.line + 1, (f"{' '.join(opened.split())} that starts here is not closed "
+                            f"({problem}{f' at line {line}' if line else ''})")
 
 
 def _key_lines(node: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:

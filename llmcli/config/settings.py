@@ -19,7 +19,8 @@ from typing import Any, Callable, Mapping, Optional
 
 from ..core.errors import ConfigError
 from ..core.dialects import DEFAULT_API, DIALECTS, Spec, spec
-from ..core.options import DEFAULT_BASE_URL, ClientOptions, mask_key, mask_url, redact
+from ..core.options import (DEFAULT_BASE_URL, ClientOptions, mask_key, mask_url, redact,
+                            redact_obj)
 from ..core.retry import RetryPolicy
 from .files import ConfigFile, config_path, load_config_file
 
@@ -61,7 +62,15 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str, Any]] = {
     "system_trust": (lambda v: isinstance(v, bool), "true or false", False),
     "verify": (lambda v: isinstance(v, bool), "true or false", True),
     "proxy": (lambda v: isinstance(v, str), "a URL", None),
+    # chat -c/--continue: keep each turn in the state dir (cli/last.py); false: never
+    "keep_last_conversation": (lambda v: isinstance(v, bool), "true or false", True),
+    "prices": (lambda v: isinstance(v, dict) and all(isinstance(e, dict) for e in v.values()),
+               "a mapping of model ids to {input, output, cached_input, batch_discount}", None),
+    "log": (lambda v: isinstance(v, bool), "true or false", True),
+    "log_content": (lambda v: isinstance(v, bool), "true or false", False),
 }
+# Settings whose mappings merge across layers (a profile adds to the file's prices).
+MERGED = ("prices",)
 TOP_ONLY = {"default_profile": (lambda v: isinstance(v, str), "a string"),
             "profiles": (lambda v: isinstance(v, dict), "a mapping of profile names")}
 
@@ -138,6 +147,8 @@ class Settings:
         max_time = float(v["max_time"]) if v["max_time"] else None
         started = clock()
         key = self.api_key(budget=max_time) if resolve_key else None
+        if resolve_key and not key:
+            require_key_for_provider(v["base_url"], v["auth_header"], v["headers"])
         if max_time is not None and key_in_budget:
             max_time = max(max_time - (clock() - started), 1e-6)   # 0 would mean no limit
         return ClientOptions(
@@ -168,9 +179,11 @@ class Settings:
         return source == "default" or (source.startswith("env:OPENAI_")
                                        and defaults.key_env != "OPENAI_API_KEY")
 
-    def shown(self) -> list[tuple[str, str, str]]:
+    def shown(self, *, typed: bool = False) -> list[tuple[str, Any, str]]:
         """(name, value, source) rows for `config show`: the key masked, and any
-        credential in headers, query or the proxy URL too."""
+        credential in headers, query or the proxy URL too. ``typed``: values keep
+        their JSON types (``false``, ``600.0``, ``3``, mappings) for ``--json``;
+        otherwise they are text."""
         secrets = self.client_options(resolve_key=False).secrets()
         rows = []
         values = self.effective()
@@ -178,11 +191,53 @@ class Settings:
             value = values.get(name)
             if value is None:
                 continue
-            text = mask_key(value) if name == "api_key" else redact(_show(value), secrets)
-            if name in ("base_url", "proxy"):
-                text = mask_url(text)     # a URL's password, however short
-            rows.append((name, text, self.sources.get(name, "default")))
+            if name == "api_key":
+                shown: Any = mask_key(value)
+            elif typed:
+                shown = redact_obj(_jsonable(value), secrets)
+            else:
+                shown = redact(_show(value), secrets)
+            if name in ("base_url", "proxy") and isinstance(shown, str):
+                shown = mask_url(shown)     # a URL's password, however short
+            rows.append((name, shown, self._source(name)))
         return rows
+
+    def _source(self, name: str) -> str:
+        """Where a value came from; a native dialect's own default says so."""
+        api = self.values.get("api") or DEFAULT_API
+        chosen = self.sources.get("api", "default") != "default"
+        if name in DIALECT_DEFAULTS and chosen and self._from_default(name, spec(api)):
+            return f"default of api {api}"
+        return self.sources.get(name, "default")
+
+
+def require_key_for_provider(base_url: str, auth_header: str, headers: Any) -> None:
+    """A provider's own API (OpenAI's, Anthropic's, Google's: the dialects' default
+    hosts) answers nothing without a key: say so before the network, naming the ways
+    to give one. Other hosts (local servers) may need none."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(base_url).hostname
+    except ValueError:
+        return
+    key_env = {urlsplit(s.base_url).hostname: s.key_env for s in DIALECTS.values()}.get(host)
+    if key_env is None or auth_header.lower() in {k.lower() for k in headers or {}}:
+        return
+    raise ConfigError(f"no API key for {base_url}: export {key_env}=..., or name the "
+                      "variable that holds it with api_key_env in the config file "
+                      "(`llmcli config init` writes a commented one)", key="api_key")
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as JSON can hold it: a YAML date (an unquoted api-version) as its text."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def _show(value: Any) -> str:
@@ -233,7 +288,8 @@ def _exposed_key(cfg: ConfigFile) -> list[str]:
     """A warning, as ssh gives, when a file that holds a key is readable by others."""
     if os.name != "posix":
         return []
-    profiles: dict[str, Any] = cfg.data["profiles"] if isinstance(cfg.data.get("profiles"), dict) else {}
+    found = cfg.data.get("profiles")
+    profiles: dict[Any, Any] = found if isinstance(found, dict) else {}
     holds_key = bool(cfg.data.get("api_key")) or any(
         isinstance(p, dict) and p.get("api_key") for p in profiles.values())
     try:
@@ -265,6 +321,8 @@ def _apply(values: dict[str, Any], sources: dict[str, str], layer: Layer) -> Non
         for k in KEY_FIELDS:
             values[k], sources[k] = None, key_source
     for name, (value, source) in layer.items():
+        if name in MERGED and isinstance(values.get(name), dict) and isinstance(value, dict):
+            value = {**values[name], **value}
         values[name], sources[name] = value, source
 
 

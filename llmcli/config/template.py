@@ -11,7 +11,7 @@ TEMPLATE = """\
 # llmcli configuration. Precedence, lowest first:
 #   defaults < this file < OPENAI_API_KEY/OPENAI_BASE_URL < the chosen profile
 #   < LLMCLI_* environment variables < command-line flags
-# Every key is documented in docs/config.md. Unknown keys are an error.
+# Every key is documented in `llmcli docs config`. Unknown keys are an error.
 
 # base_url: https://api.openai.com/v1
 # model: gpt-4o-mini
@@ -28,6 +28,7 @@ TEMPLATE = """\
 # temperature: 0.7
 # max_tokens: 1024
 # params: {seed: 42}    # extra body fields sent with every request
+# keep_last_conversation: true   # false: chat -c/--continue keeps nothing on disk
 
 # Networks: a proxy (HTTPS_PROXY/HTTP_PROXY/NO_PROXY also work), a CA bundle for a
 # server or proxy with a private CA, or the operating system's trust store for a

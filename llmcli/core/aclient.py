@@ -206,6 +206,8 @@ class _AiohttpTransport:
                 body = await resp.read()
                 return RawResponse(resp.status, resp.headers, body)
         except asyncio.TimeoutError as exc:
+            connecting = type(exc).__name__ == "ConnectionTimeoutError"
+            await self._raise_if_diagnosed(exc, timed_out=connecting)
             raise APITimeoutError(f"timeout talking to {self._options.shown_url()}") from exc
         except aiohttp.InvalidURL as exc:
             raise ConfigError(f"bad base_url {self._options.shown_url()}") from exc
@@ -214,9 +216,22 @@ class _AiohttpTransport:
 
             raise tls_error(self._options, str(exc.certificate_error)) from exc
         except (aiohttp.ClientError, OSError) as exc:
+            await self._raise_if_diagnosed(exc)
             detail = redact(str(exc), self._options.secrets()) or type(exc).__name__
             raise APIConnectionError(f"connection to {self._options.shown_url()} failed: "
                                      f"{detail}") from exc
+
+    async def _raise_if_diagnosed(self, exc: BaseException, timed_out: bool = False) -> None:
+        """Raise the clear, non-retried error for a failure retrying cannot fix
+        (core/diagnose.py); its probes block, so they run in a thread."""
+        from .diagnose import diagnose
+
+        options = self._options
+        found = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: diagnose(exc, options.base_url, options.shown_url(),
+                                   timed_out=timed_out))
+        if found is not None:
+            raise found from exc
 
     async def aclose(self) -> None:
         if self._session is not None:

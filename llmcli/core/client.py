@@ -31,6 +31,7 @@ def map_httpx_errors(options: ClientOptions, deadline: Optional[Deadline] = None
     except httpx.TimeoutException as exc:
         if deadline is not None:
             deadline.check()   # the budget ran out: say so rather than "read timeout"
+        _raise_if_diagnosed(exc, options, timed_out=isinstance(exc, httpx.ConnectTimeout))
         kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
         raise APITimeoutError(f"{kind} talking to {options.shown_url()}") from exc
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -38,8 +39,19 @@ def map_httpx_errors(options: ClientOptions, deadline: Optional[Deadline] = None
     except httpx.TransportError as exc:
         if _cert_failure(exc):
             raise tls_error(options, _safe(exc, options)) from exc
+        _raise_if_diagnosed(exc, options)
         raise APIConnectionError(f"connection to {options.shown_url()} failed: "
                                  f"{_safe(exc, options) or type(exc).__name__}") from exc
+
+
+def _raise_if_diagnosed(exc: Exception, options: ClientOptions, timed_out: bool = False) -> None:
+    """Raise the clear, non-retried error for a failure retrying cannot fix
+    (core/diagnose.py): nothing listening locally, http/https mixed up."""
+    from .diagnose import diagnose
+
+    found = diagnose(exc, options.base_url, options.shown_url(), timed_out=timed_out)
+    if found is not None:
+        raise found from exc
 
 
 def _cert_failure(exc: BaseException) -> bool:
@@ -55,11 +67,11 @@ def _cert_failure(exc: BaseException) -> bool:
 
 def tls_error(options: ClientOptions, detail: str) -> APIConnectionError:
     """A failed certificate check: retrying cannot help, and the fix is a setting."""
-    exc = APIConnectionError(
+    from .errors import UnreachableError
+
+    return UnreachableError(
         f"TLS certificate of {options.shown_url()} could not be verified ({detail}); "
-        "if a corporate proxy re-signs TLS, set ca_bundle or system_trust (docs/config.md)")
-    exc.retryable = False
-    return exc
+        "if a corporate proxy re-signs TLS, set ca_bundle or system_trust (llmcli docs config)")
 
 
 
@@ -113,6 +125,9 @@ class Client:
         self.options = options
         self._sleep, self.clock = sleep, clock
         verify = tls_verify(options)
+        from .diagnose import watch_handshakes
+
+        verify = watch_handshakes(verify)    # https:// to a plain-HTTP server: named in <1s
         options.validate()
         self.dialect = get_dialect(options.api)
         # No redirects: httpx strips only Authorization on a cross-origin hop, and the

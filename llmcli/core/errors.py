@@ -16,8 +16,12 @@ Every class carries structured fields, never a message to be parsed later::
         │   └── ServerError             5xx
         ├── InvalidResponseError    a 2xx that is not what the API promises, or an
         │                           error object sent inside a stream
+        ├── SchemaValidationError   a reply that is not JSON of the --schema's shape
         └── APIConnectionError      no answer: refused, reset, dropped
-            └── APITimeoutError     connect/read timeout or the total budget spent
+            ├── APITimeoutError     connect/read timeout or the total budget spent
+            └── UnreachableError    a connection no retry can fix: nothing listening
+                                    on this machine, http/https mixed up, a failed
+                                    certificate check (never retried; stops a batch)
 
 The one place that maps an HTTP status to a class is :func:`status_error`.
 """
@@ -150,6 +154,20 @@ class InvalidResponseError(APIError):
     """A success status whose body is not what the API promises."""
 
 
+class SchemaValidationError(APIError):
+    """A reply that is not JSON, or not JSON of the requested schema's shape (after
+    any ``--schema-retries``). ``content`` is the last reply, ``errors`` says why."""
+
+    def __init__(self, message: str, *, content: str = "", errors: Optional[list[str]] = None,
+                 attempts: int = 1, request_id: Optional[str] = None) -> None:
+        super().__init__(message, request_id=request_id, code="schema_mismatch")
+        self.content, self.errors, self.attempts = content, list(errors or []), attempts
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable error object, with the reply and what was wrong with it."""
+        return {**super().to_dict(), "errors": self.errors, "content": self.content}
+
+
 class APIConnectionError(APIError):
     """No usable answer: connection refused, reset or dropped."""
 
@@ -158,6 +176,14 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """A connect or read timeout, or the total time budget is spent."""
+
+
+class UnreachableError(APIConnectionError):
+    """A connection that no retry can fix (core/diagnose.py): nothing listening on this
+    machine, ``http://`` and ``https://`` mixed up, a failed certificate check. Every
+    request to the same base URL would fail the same way."""
+
+    retryable = False
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {
@@ -184,6 +210,7 @@ _KIND: dict[type[LLMCLIError], str] = {
     RetryableStatusError: "api_error",
     APIStatusError: "api_error",
     InvalidResponseError: "invalid_response",
+    SchemaValidationError: "schema_validation",
     APITimeoutError: "timeout",
     APIConnectionError: "connection_error",
     APIError: "api_error",

@@ -13,10 +13,11 @@ were paid for and will be sent again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from .errors import BusyError, FileWriteError
 
@@ -106,6 +107,20 @@ class FileLock:
         self.release()
 
 
+@contextlib.contextmanager
+def holding(path: Optional[str], *, active: bool = True, wait: float = 0.0) -> Iterator[None]:
+    """Hold ``path``'s lock for the ``with`` block (nothing when not ``active``, for no
+    path, or for a path that is not a regular file)."""
+    if not (active and path and lockable(path)):
+        yield
+        return
+    lock = FileLock(path).acquire(wait)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _read_journal(fd: int) -> tuple[Optional[int], int]:
     """(holder pid, requests in flight) from a lock file's journal."""
     try:
@@ -120,6 +135,8 @@ def lockable(path: str) -> bool:
     FIFO, ``/dev/stdout`` or ``/dev/null``, whose lock file could not sit beside it)."""
     import stat
 
+    if os.name != "posix":     # flock is POSIX's; elsewhere files are not locked
+        return False
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
     except FileNotFoundError:

@@ -20,7 +20,7 @@ Directives in the last user message (stripped from the echoed reply):
   SPEC = STATUS|hang|drop|dropmid|nonjson|html|plain|detail|streamerror
          [@SECONDS | @ms:MILLIS | @date:SECONDS] [*COUNT]
 Control API: GET /_control/stats, POST /_control/reset, POST /_control/faults.
-See docs/test-server.md.
+See `llmcli docs test-server`.
 """
 
 

@@ -21,7 +21,9 @@ from .dialects import native_api
 from .faults import FaultBook, FaultError, error_body, fault_from_json, parse_fault
 from .plans import (Delayed, Drop, Hang, Plan, Reply, Request, Stream, Truncated,
                     sse_event)
+from .parts import check_parts
 from .stats import Stats, mask_secret
+from .structured import check_response_format, structured_answer
 from .validation import RequestError, check_chat
 
 CHAT_PATH = "/v1/chat/completions"
@@ -93,7 +95,8 @@ class App:
         if self.config.latency_ms and not isinstance(plan, Delayed):
             plan = Delayed(self.config.latency_ms / 1000, plan)
         if self.config.echo_key:
-            _echo_key(plan, self._presented_key(request))
+            key = self._presented_key(request) if native is None else native.presented_key(request)
+            _echo_key(plan, key)
         self.stats.record(request, _outcome(plan))
         return plan
 
@@ -171,8 +174,10 @@ class App:
                                     "This likely means you aren't using your HTTP library "
                                     "correctly.)") from None
         model, messages, max_tokens, stream, usage = check_chat(payload, self._models, deployment)
+        check_parts(messages)
+        schema = check_response_format(payload)
         try:
-            answer = answer_for(messages, max_tokens)
+            answer = structured_answer(messages, schema, answer_for(messages, max_tokens))
             directives = answer.directives
             fault = self.faults.take_queued()
             if fault is None and directives.fault is not None:

@@ -52,7 +52,7 @@ class MessageBatchesAPI(AnthropicAPI):
         if method == "POST" and not rest:
             return _json(store.create(app, request)), 0
         if method == "GET" and not rest:
-            return _json(store.list(parse_qs(request.query))), 0
+            return _json(store.page(parse_qs(request.query))), 0
         batch = store.batches.get(rest[0]) if rest else None
         if batch is None:
             raise RequestError(404, f"batch {rest[0] if rest else ''} not found")
@@ -108,7 +108,7 @@ class MessageBatchStore:
         task.add_done_callback(self._tasks.discard)
         return _public(batch)
 
-    def list(self, query: dict[str, list[str]]) -> dict[str, Any]:
+    def page(self, query: dict[str, list[str]]) -> dict[str, Any]:
         """Newest first; ``after_id`` pages on to older ones, ``before_id`` to newer."""
         ordered = [_public(b) for b in list(self.batches.values())[::-1]]
         ids = [b["id"] for b in ordered]
@@ -134,7 +134,7 @@ class MessageBatchStore:
                    requests: List[dict[str, Any]]) -> None:   # `list` is a method here
         knobs = self.service.knobs
         await asyncio.sleep(knobs.validating_seconds)
-        counts, lines = batch["request_counts"], []
+        counts, lines = batch["request_counts"], []  # type: dict[str, int], list[bytes]
         for done, entry in enumerate(requests):
             if batch["processing_status"] == "canceling":
                 kind = "canceled"

@@ -177,3 +177,16 @@ def test_gemini_models_and_key_in_query(gem: genai.Client, srv: MockOpenAIServer
 def test_openai_model_list_is_still_openai(oai: openai.OpenAI) -> None:
     """/v1/models is shared: without Anthropic's or Google's headers it is OpenAI's."""
     assert [m.owned_by for m in oai.models.list()] == ["llmcli-test"] * 3
+
+
+def test_queued_faults_apply_to_the_native_apis(srv: MockOpenAIServer) -> None:
+    """POST /_control/faults queues failures for whichever API is asked next."""
+    import httpx
+
+    queued = httpx.post(srv.url("/_control/faults"),
+                        json={"faults": [{"status": 529, "count": 1}]})
+    assert queued.status_code == 200
+    client = anthropic.Anthropic(base_url=srv.base_url[:-3], api_key=KEY, max_retries=1)
+    m = client.messages.create(model="test-model", max_tokens=5, messages=user("after 529"))
+    assert m.content[0].text == reply_for(user("after 529"))   # type: ignore[union-attr]
+    assert srv.stats()["statuses"].get("529", 0) >= 1

@@ -29,6 +29,7 @@ from urllib.parse import quote
 from ...core.dialects.anthropic import API_VERSION
 from ...core.errors import InvalidResponseError
 from .api import CHUNK, BatchAPI
+from .state import as_dict
 
 PATH = "/messages/batches"
 _STATUS = {"in_progress": "in_progress", "canceling": "cancelling", "ended": "completed"}
@@ -75,12 +76,11 @@ def epoch(value: Any) -> Optional[float]:
 
 def openai_shape(batch: dict[str, Any]) -> dict[str, Any]:
     """An Anthropic batch object in the OpenAI terms the runner reads."""
-    counts: dict[str, Any] = batch["request_counts"] if isinstance(batch.get("request_counts"), dict) else {}
+    counts = as_dict(batch.get("request_counts"))
 
     def number(key: str) -> int:
         value = counts.get(key)
         return value if isinstance(value, int) else 0
-
     failed = number("errored") + number("canceled") + number("expired")
     status = _STATUS.get(str(batch.get("processing_status")), batch.get("processing_status"))
     if status == "completed" and batch.get("cancel_initiated_at"):
@@ -97,14 +97,14 @@ def result_line(obj: Any) -> Optional[dict[str, Any]]:
     """One Anthropic result line as a Batch API output line (None when unreadable)."""
     if not isinstance(obj, dict) or not isinstance(obj.get("custom_id"), str):
         return None
-    result: dict[str, Any] = obj["result"] if isinstance(obj.get("result"), dict) else {}
+    result = as_dict(obj.get("result"))
     kind = result.get("type")
     line: dict[str, Any] = {"custom_id": obj["custom_id"], "response": None, "error": None}
     if kind == "succeeded":
         line["response"] = {"status_code": 200, "request_id": None, "body": result.get("message")}
     elif kind == "errored":
-        body: dict[str, Any] = result["error"] if isinstance(result.get("error"), dict) else {}
-        inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
+        body = as_dict(result.get("error"))
+        inner = as_dict(body.get("error")) or body
         status = _HTTP_STATUS.get(str(inner.get("type")), 500)
         line["response"] = {"status_code": status, "request_id": body.get("request_id"),
                             "body": body}

@@ -48,7 +48,7 @@ def shape_body(body: dict[str, Any], endpoint: str) -> dict[str, Any]:
     if endpoint == CHAT or "messages" not in body:
         return body
     if endpoint == EMBEDDINGS:
-        text = "\n".join(str(m.get("content")) for m in body["messages"]
+        text = "\n".join(str(m["content"]) for m in body["messages"]
                          if isinstance(m, dict) and m.get("role") == "user"
                          and isinstance(m.get("content"), str))
         return {k: v for k, v in dict(body, input=text).items() if k in _EMBEDDING_FIELDS}
@@ -90,9 +90,10 @@ class Splitter:
     """Cuts the items into parts of at most ``max_lines`` lines and ``max_bytes``."""
 
     def __init__(self, endpoint: str, max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES,
-                 *, write: bool = True, folder: Optional[str] = None) -> None:
+                 *, write: bool = True, folder: Optional[str] = None,
+                 prefix: str = "llmcli-remote-") -> None:
         self.endpoint, self.max_lines, self.max_bytes = endpoint, max_lines, max_bytes
-        self.write, self.folder = write, folder
+        self.write, self.folder, self.prefix = write, folder, prefix
         self.too_big: list[Item] = []     # a single line over max_bytes
 
     def parts(self, items: Iterator[Item], take: Callable[[Item], bool],
@@ -135,7 +136,7 @@ class Splitter:
         part = PartFile(offset=item.offset)
         if not self.write:
             return part, None
-        fd, part.path = tempfile.mkstemp(prefix="llmcli-remote-", suffix=".jsonl",
+        fd, part.path = tempfile.mkstemp(prefix=self.prefix, suffix=".jsonl",
                                          dir=self.folder)
         return part, os.fdopen(fd, "wb", buffering=1 << 20)
 

@@ -29,13 +29,11 @@ from .. import reader, resume
 from ..reader import Defaults, InputError, Item
 from ..records import records_for
 from ..writer import FdSink, RecordWriter
-from . import results, state as st
+from . import lookup, results, state as st
 from .parts import CHAT, MAX_BYTES, MAX_LINES, Splitter, endpoint_of_input, urls_for
 from .state import JobState, Part
 
 FIRST_POLL = 1.0          # seconds before the first poll; doubles up to poll_interval
-LOOKUP_SLACK = 600.0      # list batches back to this long before the job began (clock skew)
-CLOCK_SLACK = 60.0        # an untagged batch may look this much older than its create
 CREATE_TRIES = 3
 WRITE_CHUNK = 512         # records per write while merging
 KILL_ENV = "LLMCLI_REMOTE_KILL_AT"   # tests: SIGKILL the process at a named step
@@ -122,6 +120,9 @@ class Runner:
             if spec.resume:
                 raise InputError(f"the remote job of {spec.output} ran {saved.input}, not "
                                  f"{spec.input}: resume it with the same input")
+        if spec.resume and saved is not None and saved.output_format != spec.output_format:
+            raise InputError(f"the remote job of {spec.output} writes --output-format "
+                             f"{saved.output_format}: resume it with that format")
         if spec.resume:
             self.existing = resume.load(spec.output, spec.output_format) if has_out else self.existing
             self.state = saved
@@ -183,6 +184,7 @@ class Runner:
     def recover(self) -> None:
         """Settle parts the previous run left half-way (see the module docstring)."""
         assert self.state is not None
+        self._remove_leftovers()
         unsure = [p for p in self.state.parts if p.stage == "creating"]
         found = self._find_batches() if unsure else {}
         for part in self.state.parts:
@@ -198,6 +200,24 @@ class Runner:
                                  "created before the last run stopped")
         self._save()
 
+    def _folder(self) -> str:
+        return os.path.dirname(os.path.abspath(self.spec.output))
+
+    def _temp_prefix(self) -> str:
+        """Temporary files (request parts, downloads) beside OUT are named after the
+        job, so that a resume can remove those a killed run left behind."""
+        assert self.state is not None
+        return f".{self.state.job_id}."
+
+    def _remove_leftovers(self) -> None:
+        prefix = self._temp_prefix()
+        for name in os.listdir(self._folder()):
+            if name.startswith(prefix):
+                try:
+                    os.unlink(os.path.join(self._folder(), name))
+                except OSError:
+                    pass
+
     def _void(self, part: Part, why: str) -> None:
         part.stage = "void"
         if part.file_id:
@@ -205,47 +225,8 @@ class Runner:
         self.on_note(f"part {part.number}: {why}; its items go out again")
 
     def _find_batches(self) -> dict[int, dict[str, Any]]:
-        """This job's batches on the server, by part number (newest first, paginated,
-        stopping at batches older than the job)."""
         assert self.state is not None
-        oldest = self.state.created_at - LOOKUP_SLACK
-        recent = []
-        for batch in self.api.each_batch():
-            created = batch.get("created_at")
-            if isinstance(created, (int, float)) and created < oldest:
-                break
-            recent.append(batch)
-        if not self.api.has_metadata:
-            return self._match_untagged(recent)
-        found: dict[int, dict[str, Any]] = {}
-        for batch in recent:
-            meta = batch.get("metadata")
-            if isinstance(meta, dict) and meta.get("llmcli_job") == self.state.job_id:
-                try:
-                    found.setdefault(int(meta["llmcli_part"]), batch)
-                except (TypeError, ValueError):
-                    continue
-        return found
-
-    def _match_untagged(self, recent: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-        """Without metadata: a part in ``creating`` is the batch, not yet known to this
-        job, created after the part's create began, with as many requests as the part
-        (the oldest such batch; docs/batch.md says what this cannot tell apart)."""
-        assert self.state is not None
-        known = {p.batch_id for p in self.state.parts if p.batch_id}
-        found: dict[int, dict[str, Any]] = {}
-        for part in self.state.parts:
-            if part.stage != "creating" or part.creating_at is None:
-                continue
-            for batch in reversed(recent):           # oldest first
-                created = batch.get("created_at")
-                total = (batch.get("request_counts") or {}).get("total")
-                if (batch.get("id") not in known and isinstance(created, (int, float))
-                        and created >= part.creating_at - CLOCK_SLACK and total == part.lines):
-                    found[part.number] = batch
-                    known.add(batch.get("id"))
-                    break
-        return found
+        return lookup.find(self.api, self.state)
 
     def submit(self) -> list[Part]:
         """Send every item that is not done and not held by a live part; returns the
@@ -255,7 +236,7 @@ class Runner:
         held = [p for p in state.parts if p.live] + self.merged_now
         take = (lambda i: i.id not in done and not any(p.holds(i.line) for p in held))
         splitter = Splitter(self.endpoint, self.spec.max_lines, self.spec.max_bytes,
-                            folder=os.path.dirname(os.path.abspath(self.spec.output)))
+                            folder=self._folder(), prefix=self._temp_prefix())
         created = []
         for planned in splitter.parts(self._items(), take, self._bad_line):
             part = Part(number=state.next_number(), ranges=planned.ranges, lines=planned.lines,
@@ -263,9 +244,9 @@ class Runner:
             state.parts.append(part)
             try:
                 self._save()                       # before the upload: remote state next
-                if self.api.uploads:
+                if self.api.uploads and planned.path:
                     self._upload(part, planned.path)
-                    os.unlink(planned.path)   # type: ignore[arg-type]   # uploads: a path
+                    os.unlink(planned.path)
                 self._create(part, part.file_id or planned.path)
             finally:
                 if planned.path and os.path.exists(planned.path):
@@ -316,7 +297,7 @@ class Runner:
     def _adopt(part: Part, batch: dict[str, Any]) -> None:
         part.batch_id = str(batch.get("id"))
         part.stage = "submitted"
-        _update(part, batch)
+        part.update(batch)
 
     # -- waiting and merging -------------------------------------------------
     def wait(self, *, block: bool = True) -> None:
@@ -342,7 +323,7 @@ class Runner:
         for part in self._live():
             if not part.finished:
                 before = part.status
-                _update(part, self.api.retrieve(part.batch_id))
+                part.update(self.api.retrieve(part.batch_id))
                 changed |= part.status != before
         if changed:
             self._save()
@@ -373,12 +354,12 @@ class Runner:
 
     def merge(self, part: Part) -> results.MergeStats:
         """Download an ended part's files and write one record per item it holds."""
-        folder = os.path.dirname(os.path.abspath(self.spec.output))
+        folder = self._folder()
         files = []
         try:
             for file_id in (part.output_file_id, part.error_file_id):
                 if file_id:
-                    fd, path = tempfile.mkstemp(prefix="llmcli-result-", dir=folder)
+                    fd, path = tempfile.mkstemp(prefix=self._temp_prefix(), dir=folder)
                     os.close(fd)
                     files.append(path)
                     self.api.download(file_id, path)
@@ -441,7 +422,7 @@ class Runner:
         cancelled = []
         for part in self._live():
             if not part.finished:
-                _update(part, self.api.cancel(part.batch_id))
+                part.update(self.api.cancel(part.batch_id))
                 cancelled.append(part)
         self._save()
         return cancelled
@@ -450,31 +431,6 @@ class Runner:
         """Items held by live parts (not merged yet)."""
         assert self.state is not None
         return sum(p.lines for p in self.state.parts if p.live)
-
-
-def _update(part: Part, batch: dict[str, Any]) -> None:
-    """Keep what a batch object says about a part; liberal in what it reads."""
-    status = batch.get("status")
-    part.status = status if isinstance(status, str) else part.status
-    counts = batch.get("request_counts")
-    if isinstance(counts, dict):
-        part.counts = dict(part.counts, **{k: v for k, v in counts.items()
-                                           if isinstance(v, int)})
-    for name in ("output_file_id", "error_file_id"):
-        if isinstance(batch.get(name), str) and batch.get(name):
-            setattr(part, name, batch[name])
-    if isinstance(batch.get("errors"), dict):
-        part.errors = batch["errors"]
-    start, end = batch.get("created_at"), _ended_at(batch)
-    if isinstance(start, (int, float)) and isinstance(end, (int, float)):
-        part.seconds = int(max(end - start, 0))
-
-
-def _ended_at(batch: dict[str, Any]) -> Any:
-    for name in ("completed_at", "failed_at", "expired_at", "cancelled_at"):
-        if batch.get(name):
-            return batch[name]
-    return None
 
 
 def st_ids(state: JobState) -> list[str]:

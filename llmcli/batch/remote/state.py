@@ -57,6 +57,23 @@ its items go out in a new part)."""
         """Whether its batch has ended remotely."""
         return self.status in TERMINAL
 
+    def update(self, batch: dict[str, Any]) -> None:
+        """Keep what a batch object says about this part; liberal in what it reads."""
+        status = batch.get("status")
+        self.status = status if isinstance(status, str) else self.status
+        counts = batch.get("request_counts")
+        if isinstance(counts, dict):
+            self.counts = dict(self.counts, **{k: v for k, v in counts.items()
+                                               if isinstance(v, int)})
+        for name in ("output_file_id", "error_file_id"):
+            if isinstance(batch.get(name), str) and batch.get(name):
+                setattr(self, name, batch[name])
+        if isinstance(batch.get("errors"), dict):
+            self.errors = batch["errors"]
+        start, end = batch.get("created_at"), _ended_at(batch)
+        if isinstance(start, (int, float)) and isinstance(end, (int, float)):
+            self.seconds = int(max(end - start, 0))
+
     def holds(self, line: int) -> bool:
         """Whether input line ``line`` is within this part's ranges."""
         ranges = self.ranges
@@ -98,6 +115,18 @@ class JobState:
     def held(self, line: int) -> bool:
         """Whether a live part holds input line ``line``."""
         return any(p.holds(line) for p in self.parts if p.live)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (servers send odd shapes)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _ended_at(batch: dict[str, Any]) -> Any:
+    for name in ("completed_at", "failed_at", "expired_at", "cancelled_at"):
+        if batch.get(name):
+            return batch[name]
+    return None
 
 
 def path_for(output: str) -> str:

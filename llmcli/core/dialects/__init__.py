@@ -73,6 +73,16 @@ class HTTPRequest:
 _loaded: dict[str, "Dialect"] = {}
 
 
+def __getattr__(name: str) -> Any:
+    """``Dialect`` and ``StreamFolder`` on first use: the Protocol classes stay off the
+    start-up path (see protocol.py)."""
+    if name in ("Dialect", "StreamFolder"):
+        from . import protocol
+
+        return getattr(protocol, name)
+    raise AttributeError(name)
+
+
 def names() -> Sequence[str]:
     """The dialect names ``api:`` and ``--api`` accept."""
     return tuple(DIALECTS)

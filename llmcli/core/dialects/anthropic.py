@@ -210,11 +210,12 @@ class Anthropic:
                 out[name] = body[name]
         if stop_list(body):
             out["stop_sequences"] = stop_list(body)
+        more = extras(body)
         schema = json_schema(body)
-        if schema is not None:
-            out["output_config"] = {"format": {"type": "json_schema",
-                                               "schema": schema.get("schema") or {}}}
-        out.update(extras(body))
+        if schema is not None:   # merged with an output_config from --param (effort, ...)
+            more["output_config"] = {**as_dict(more.get("output_config")), "format": {
+                "type": "json_schema", "schema": schema.get("schema") or {}}}
+        out.update(more)
         if stream:
             out["stream"] = True
         return HTTPRequest("POST", "/messages", out, headers={"anthropic-version": API_VERSION})

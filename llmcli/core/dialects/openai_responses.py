@@ -41,9 +41,12 @@ def _part(part: dict[str, Any], text_kind: str) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "input_file"}
         if f.get("file_id"):
             out["file_id"] = f["file_id"]
-        if f.get("file_data"):
-            out["file_data"] = f["file_data"]
+        data = str(f.get("file_data") or "")
+        if data.startswith("data:"):
+            out["file_data"] = data
             out["filename"] = f.get("filename") or "file"
+        elif data:   # a URL where the data would be: the Responses API fetches it
+            out["file_url"] = data
         return out
     if kind == "text":
         return {"type": text_kind, "text": str(part.get("text") or "")}
@@ -137,6 +140,15 @@ def finish_reason(obj: Mapping[str, Any], tool: bool = False) -> str:
     return "tool_calls" if tool else "stop"
 
 
+def _error_event(obj: dict[str, Any], request_id: Optional[str]) -> APIError:
+    """An `error` event (`{"type": "error", "code", "message"}`), or a chat-style
+    `{"error": {...}}` from a compatible server, as the error it names."""
+    err = obj["error"] if isinstance(obj.get("error"), dict) else obj
+    kind = err.get("type") if err.get("type") != "error" else err.get("code")
+    return stream_error({"error": {"type": kind, "code": err.get("code"),
+                                   "message": err.get("message")}}, request_id)
+
+
 def _failed(obj: Mapping[str, Any], request_id: Optional[str]) -> APIError:
     """`status: failed` with ``error: {code, message}`` as an error."""
     err = as_dict(obj.get("error"))
@@ -181,10 +193,7 @@ class ResponsesStream:
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             self._finish(as_dict(obj.get("response")))
         elif kind == "error" or (kind is None and obj.get("error")):
-            err: dict[str, Any] = obj["error"] if isinstance(obj.get("error"), dict) else obj
-            raise stream_error({"error": {"type": err.get("type") if err.get("type") != "error"
-                                          else err.get("code"), "code": err.get("code"),
-                                          "message": err.get("message")}}, self.request_id)
+            raise _error_event(obj, self.request_id)
         return None
 
     def _meta(self, response: dict[str, Any]) -> None:
@@ -222,12 +231,13 @@ class OpenAIResponses:
                 out[name] = body[name]
         if max_tokens(body) is not None:
             out["max_output_tokens"] = max_tokens(body)
-        fmt = text_format(body)
-        if fmt is not None:
-            out["text"] = {"format": fmt}
         if body.get("stop") is not None:
             out["stop"] = body["stop"]   # not a Responses field: the server says so
-        out.update(extras(body))
+        more = extras(body)
+        fmt = text_format(body)
+        if fmt is not None:   # merged with a `text` from --param (verbosity, ...)
+            more["text"] = {**as_dict(more.get("text")), "format": fmt}
+        out.update(more)
         if stream:
             out["stream"] = True
         return HTTPRequest("POST", "/responses", out)

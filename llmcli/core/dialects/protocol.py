@@ -1,5 +1,11 @@
 """The contract of an API dialect: what one module in ``core/dialects/`` provides.
 
+Error bodies need no method here: Anthropic's `{"type": "error", "error": {"type",
+"message"}}`, Gemini's `{"error": {"code", "message", "status"}}` and OpenAI's are read
+by the one status-to-error mapping in ``core/errors.py`` (Gemini's ``status`` becomes the
+error's ``type``); in-stream and 200-status errors are raised by each dialect's
+``apply``/``parse_response``. A dialect with an unlike error shape would add a method.
+
 Only type checkers and readers import this module (the clients name these types in
 annotations alone), so the Protocol classes cost nothing at start-up."""
 

@@ -102,6 +102,11 @@ class AnthropicAPI(NativeAPI):
             raise RequestError(404, f"model: {model}")
         return json_reply(found[0])
 
+    def schema(self, payload: dict[str, Any]) -> Any:
+        """``output_config.format.schema`` (structured outputs)."""
+        fmt = (payload.get("output_config") or {}).get("format") or {}
+        return fmt.get("schema") if fmt.get("type") == "json_schema" else None
+
     def read_call(self, payload: dict[str, Any], request: Request) -> Call:
         """``model``, ``max_tokens`` (required), ``system``/``messages``, ``stream``."""
         model = payload.get("model")

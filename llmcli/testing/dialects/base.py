@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 from ..content import Answer, DirectiveError, answer_for
 from ..faults import FASTAPI_422, NGINX_502, Fault, FaultError, parse_fault
 from ..plans import Delayed, Drop, Hang, Plan, Reply, Request, Stream, Truncated
+from ..structured import structured_answer
 from ..validation import RequestError
 
 if TYPE_CHECKING:
@@ -63,6 +64,10 @@ class NativeAPI:
         """The JSON body of a whole reply."""
         raise NotImplementedError
 
+    def schema(self, payload: dict[str, Any]) -> Optional[dict[str, Any]]:
+        """The JSON Schema the request asks the reply to match (see ``structured``)."""
+        return None
+
     def events(self, call: Call, answer: Answer, partial: bool) -> Iterator[bytes]:
         """The SSE events of a streamed reply (only the first few with ``partial``)."""
         raise NotImplementedError
@@ -100,7 +105,8 @@ class NativeAPI:
         if call.model not in app.config.models:
             raise RequestError(404, f"model: {call.model} not found")
         try:
-            answer = answer_for(call.messages, call.max_tokens)
+            answer = structured_answer(call.messages, self.schema(payload),
+                                       answer_for(call.messages, call.max_tokens))
             fault = app.faults.take_queued()
             if fault is None and answer.directives.fault is not None:
                 fault = parse_fault(answer.directives.fault)

@@ -116,6 +116,11 @@ class GeminiAPI(NativeAPI):
             raise RequestError(404, f"models/{name} is not found for API version v1beta")
         return json_reply(found[0])
 
+    def schema(self, payload: dict[str, Any]) -> Any:
+        """``generationConfig.responseJsonSchema`` (or the older ``responseSchema``)."""
+        config = payload.get("generationConfig") or {}
+        return config.get("responseJsonSchema") or config.get("responseSchema")
+
     def read_call(self, payload: dict[str, Any], request: Request) -> Call:
         """The model from the path, the turns, ``maxOutputTokens``, the method."""
         rest = _model_part(request.path)

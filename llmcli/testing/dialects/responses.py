@@ -75,6 +75,11 @@ class ResponsesAPI(NativeAPI):
             raise RequestError(405, f"Invalid method for URL ({request.method} {PATH}).")
         return self.chat(app, request)
 
+    def schema(self, payload: dict[str, Any]) -> Any:
+        """``text.format.schema`` when ``text.format.type`` is ``json_schema``."""
+        fmt = (payload.get("text") or {}).get("format") or {}
+        return fmt.get("schema") if fmt.get("type") == "json_schema" else None
+
     def read_call(self, payload: dict[str, Any], request: Request) -> Call:
         """``model``, ``input``/``instructions``, ``max_output_tokens``, ``stream``."""
         model = payload.get("model")
