@@ -27,9 +27,12 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory) -> Iterator[MockOpenAIServer]:
-    cert = tmp_path_factory.mktemp("tls") / "cert.pem"
-    trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert))
-    with MockOpenAIServer(api_key=API_KEY, certfile=str(cert)) as srv:
+    folder = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(folder / "cert.pem"))
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    with MockOpenAIServer(api_key=API_KEY, certfile=str(folder / "cert.pem")) as srv:
+        srv.ca_file = str(folder / "ca.pem")   # type: ignore[attr-defined]
         yield srv
 
 
@@ -141,3 +144,30 @@ def test_batch_stops_at_a_refused_loopback_connection(api_env, tmp_path: Path):
         f"nothing is listening at {url} (is the server running, on that port?)")
     assert "--resume" in done.stderr
     assert elapsed < LIMIT + 1
+
+
+def test_batch_names_https_to_a_plain_http_server_within_a_second_or_so(api_env, server,
+                                                                        tmp_path: Path):
+    source = tmp_path / "in.txt"
+    source.write_text("".join(f"p{n}\n" for n in range(50)))
+    url = server.base_url.replace("http://", "https://")
+    elapsed, done = timed("batch", str(source), "-o", str(tmp_path / "o.jsonl"),
+                          "--base-url", url, env=api_env)
+    assert done.returncode == 6
+    assert done.stderr.splitlines()[-1].endswith("speaks plain HTTP, not TLS: use http:// "
+                                                 "in the base URL")
+    assert elapsed < LIMIT + 1
+
+
+@pytest.mark.parametrize("command", ["chat", "batch"])
+def test_a_slow_tls_server_is_not_taken_for_plain_http(api_env, tls_server, tmp_path, command):
+    # the answer takes longer than the probe's trigger: the probe must find TLS
+    env = dict(api_env, OPENAI_BASE_URL=tls_server.base_url, LLMCLI_CA_BUNDLE=tls_server.ca_file)
+    if command == "chat":
+        done = run_cli("chat", "#latency:1200 hi", env=env)
+    else:
+        source = tmp_path / "in.txt"
+        source.write_text("#latency:1200 a\n#latency:1200 b\n")
+        done = run_cli("batch", str(source), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "echo:" in done.stdout

@@ -170,6 +170,11 @@ class _AiohttpTransport:
         self._proxy: Optional[str] = None
         self._proxy_auth: Any = None
         self._params = options.query_params() or None
+        # https:// only, until the first answer: a request still pending after
+        # PROBE_AFTER gets the port probed for plain HTTP once (core/diagnose.py), as the
+        # sync client's handshake does; asyncio's handshake cannot be watched itself.
+        self._watch = options.base_url.startswith("https://") and not options.proxy
+        self._probe: Optional[asyncio.Future[bool]] = None
 
     def _open(self) -> Any:
         aiohttp = self._aiohttp
@@ -193,6 +198,39 @@ class _AiohttpTransport:
                       query: Optional[dict[str, str]] = None) -> RawResponse:
         """One request; ``total`` bounds it as a whole (what is left of --max-time);
         ``query`` adds to the options' query parameters."""
+        send = self._request(method, url, headers, content, connect, read, total, query)
+        if not self._watch:
+            return await send
+        from .diagnose import PROBE_AFTER, final
+
+        task = asyncio.ensure_future(send)
+        done, _ = await asyncio.wait([task], timeout=PROBE_AFTER)
+        if not done and self._watch and await self._plain_http():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise final(f"{self._options.shown_url()} speaks plain HTTP, not TLS: use http:// "
+                        "in the base URL")
+        response = await task
+        self._watch = False     # it answered: the scheme is right
+        return response
+
+    async def _plain_http(self) -> bool:
+        """Whether the base URL's port speaks plain HTTP; probed once per transport."""
+        from .diagnose import host_port, speaks_plain_http
+
+        if self._probe is None:
+            address = host_port(self._options.base_url)
+            self._probe = asyncio.get_running_loop().run_in_executor(
+                None, lambda: address is not None and speaks_plain_http(address))
+        plain = await asyncio.shield(self._probe)
+        if not plain:
+            self._watch = False   # a slow TLS server, not a plain one: no more probes
+        return plain
+
+    async def _request(self, method: str, url: str, headers: dict[str, str],
+                       content: Optional[bytes], connect: Optional[float],
+                       read: Optional[float], total: Optional[float],
+                       query: Optional[dict[str, str]]) -> RawResponse:
         aiohttp = self._aiohttp
         params = {**(self._params or {}), **query} if query else self._params
         session = self._session or self._open()

@@ -107,6 +107,21 @@ class Converter:
     def record(self, item: Item, obj: Any, missing: tuple[str, str], stats: MergeStats) -> bytes:
         """The record of ``item`` from its parsed result line, or from ``missing``
         (code, message) when it has none."""
+        response = obj.get("response") if type(obj) is dict else None
+        if type(response) is dict:      # the common case first: a 2xx with an object body
+            status, body = response.get("status_code"), response.get("body")
+            if type(status) is int and 200 <= status < 300 and type(body) is dict:
+                try:
+                    result = self._parse(body, response.get("request_id"))
+                except APIError:
+                    result = None
+                if result is not None:
+                    stats.ok += 1
+                    return self.records.ok(item, result, 1, self.latency_ms)
+        return self._other(item, obj, missing, stats)
+
+    def _other(self, item: Item, obj: Any, missing: tuple[str, str], stats: MergeStats) -> bytes:
+        """Everything but the common case: no line, an error, a string body..."""
         if not isinstance(obj, dict):
             return self._error(item, APIError(f"{missing[1]} (no result for this request)",
                                               code=missing[0]), stats)
@@ -182,7 +197,8 @@ def _chat_result(body: dict[str, Any], request_id: Optional[str]) -> Optional[Ch
         return None
     message = choices[0].get("message")
     content = message.get("content") if isinstance(message, dict) else None
-    return ChatResult(text_of(content), choices[0].get("finish_reason"), body.get("usage"),
+    return ChatResult(content if type(content) is str else text_of(content),
+                      choices[0].get("finish_reason"), body.get("usage"),
                       body.get("id"), body.get("model"), body, request_id)
 
 
