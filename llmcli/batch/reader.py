@@ -290,8 +290,12 @@ def _response_format(schema: Any) -> Optional[dict[str, Any]]:
         return None
     if not isinstance(schema, dict):
         raise _BadLine("`schema` must be a JSON Schema object")
-    from ..core.schema import response_format
+    from ..core.schema import SchemaError, check_schema, response_format
 
+    try:
+        check_schema(schema, "`schema`")
+    except SchemaError as exc:
+        raise _BadLine(exc.message) from None
     return response_format(schema)
 
 
