@@ -75,6 +75,16 @@ def test_a_bad_price_in_the_config_is_a_config_error(cli, clean_env):
     assert done.returncode == 3 and "prices.test-model.input" in done.stderr
 
 
+@pytest.mark.parametrize("value", [".nan", ".inf"])
+def test_a_price_of_nan_or_infinity_is_a_config_error_not_a_cost_of_nan(cli, clean_env, value):
+    """`cost: NaN` is not JSON: `jq` and every strict parser refuse the whole line."""
+    clean_env.mkdir(parents=True, exist_ok=True)
+    (clean_env / "config.yaml").write_text(f"prices:\n  test-model: {{input: {value}, output: 1}}\n")
+    done = cli("chat", "--json", "hi")
+    assert done.returncode == 3 and "prices.test-model.input" in done.stderr
+    assert "NaN" not in done.stdout
+
+
 def test_chat_and_stream_json_carry_the_cost(cli, priced):
     chat = json.loads(cli("chat", "--json", "one two three").stdout)
     usage = chat["usage"]
