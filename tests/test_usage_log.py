@@ -172,3 +172,13 @@ def test_batch_rows_are_built_in_column_order():
         "prompt_tokens": 10, "completion_tokens": 4, "cached_tokens": 2, "cost": cost,
         "latency_ms": 7, "attempts": 2, "request_id": "r", "batch": "out.jsonl", "item": "a",
         "prompt": None, "reply": None}
+
+
+def test_a_since_too_far_back_means_everything_and_an_unrepresentable_date_is_a_usage_error(cli):
+    for since in ("99999999d", "1" + "0" * 30 + "w"):
+        done = cli("usage", "--json", "--since", since)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["since"] == "1970-01-01T00:00:00Z"
+    for since in ("0001-01-01T00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        done = cli("usage", "--since", since)
+        assert done.returncode == 2 and "please report" not in done.stderr, done.stderr

@@ -19,11 +19,14 @@ def parse_since(text: str, now: float) -> float:
     or an ISO time, as Unix time; raises ``ValueError``."""
     match = _RELATIVE.match(text.strip())
     if match:
-        return now - int(match.group(1)) * _UNIT[match.group(2)]
+        # 99999999d reaches before the epoch (and past what a date can hold): all of it
+        return now - min(int(match.group(1)) * _UNIT[match.group(2)], now)
     value = dt.datetime.fromisoformat(text.strip())
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
-    return value.timestamp()
+    start = value.timestamp()
+    _iso(start)     # raises ValueError when UTC takes it out of a date's years (9999-12-31-14:00)
+    return start
 
 
 def query(path: Path, by: str, since: Optional[float]) -> dict[str, Any]:
