@@ -182,3 +182,19 @@ def test_a_since_too_far_back_means_everything_and_an_unrepresentable_date_is_a_
     for since in ("0001-01-01T00:00+14:00", "9999-12-31T23:59:59-14:00"):
         done = cli("usage", "--since", since)
         assert done.returncode == 2 and "please report" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("content", [b"hello\n", b"SQLite format 3\x00garbage" * 10, None])
+def test_a_corrupt_usage_log_is_one_clear_line_not_a_crash(cli, api_env, tmp_path, content):
+    db = tmp_path / "usage.db"
+    if content is None:
+        db.mkdir()
+    else:
+        db.write_bytes(content)
+    env = dict(api_env, LLMCLI_USAGE_DB=str(db))
+    chat = cli("chat", "hi", env=env)
+    assert chat.returncode == 0 and "cannot write the usage log" in chat.stderr  # a warning only
+    done = cli("usage", env=env)
+    assert done.returncode == 74, done.stderr
+    assert "cannot read the usage log" in done.stderr and str(db) in done.stderr
+    assert "please report" not in done.stderr and done.stdout == ""
