@@ -198,3 +198,23 @@ def test_a_corrupt_usage_log_is_one_clear_line_not_a_crash(cli, api_env, tmp_pat
     assert done.returncode == 74, done.stderr
     assert "cannot read the usage log" in done.stderr and str(db) in done.stderr
     assert "please report" not in done.stderr and done.stdout == ""
+
+
+def test_a_line_whose_model_is_an_object_does_not_stop_the_log_of_the_run(cli, tmp_path):
+    """`"model": {...}` on one JSONL line (or a server's 10**30 tokens): that row is
+    stored as text, and the rows of the other items are all still logged, once."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"prompt": "one"}\n{"prompt": "two", "model": {"x": 1}}\n'
+                   '{"prompt": "three"}\n')
+    done = cli("batch", str(src), "-o", str(tmp_path / "out.jsonl"), "--concurrency", "1")
+    assert done.returncode == 7 and "usage log" not in done.stderr, done.stderr
+    with sqlite3.connect(db_file()) as db:
+        got = db.execute("SELECT item, model FROM requests ORDER BY item").fetchall()
+    assert got == [("1", "test-model"), ("2", '{"x": 1}'), ("3", "test-model")]
+    log = usage_log.BackgroundLog(tmp_path / "u.db", print)
+    log.put(usage_log.row(ts=1.0, command="batch", status="ok", item="a"))
+    log.put((1.0, "batch", None, "m", "ok", None, 10**30) + (None,) * 10)
+    log.close()
+    with sqlite3.connect(tmp_path / "u.db") as db:
+        assert db.execute("SELECT item, prompt_tokens FROM requests").fetchall() == [
+            ("a", None), (None, None)]
