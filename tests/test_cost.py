@@ -52,6 +52,16 @@ def test_cost_counts_cached_tokens_and_the_batch_discount():
     assert price.cost(None) is None and price.cost({"total_tokens": 3}) is None
 
 
+def test_negative_token_counts_from_a_broken_server_never_make_a_refund():
+    """A negative cost would give budget back to `--max-cost` and lower `usage` totals."""
+    price = Price(input=2.0, output=8.0, cached_input=0.5)
+    assert price.cost({"prompt_tokens": -10, "completion_tokens": -5}) is None
+    assert price.cost({"prompt_tokens": 10, "completion_tokens": -5}) == pytest.approx(20 / 1e6)
+    cheated = {"prompt_tokens": 10, "completion_tokens": 0,
+               "prompt_tokens_details": {"cached_tokens": -100}}
+    assert price.cost(cheated) == pytest.approx(20 / 1e6)
+
+
 def test_config_prices_override_and_a_profile_adds_to_them(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("prices:\n  gpt-4o: {input: 1, output: 2}\n  mine: {input: 3, output: 4}\n"

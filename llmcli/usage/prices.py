@@ -62,7 +62,9 @@ class Price:
 
 
 def _int(value: Any) -> Optional[int]:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A token count; a negative one (a broken server) is no count, not a refund."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+        else None
 
 
 def cached_tokens(usage: Mapping[str, Any]) -> int:
