@@ -194,3 +194,21 @@ def test_interactive_attach_goes_with_the_next_message_and_is_saved_by_reference
     assert second["messages"][-1]["content"] == "interactive-att-2"     # only the next message
     saved = json.loads(conv.read_text())
     assert saved[0]["content"][1]["type"] == "attachment" and "base64" not in conv.read_text()
+
+
+class _EndlessStdin:
+    """`yes | llmcli chat -a - ...`: a stream that never ends."""
+
+    def read(self, n: int = -1) -> bytes:
+        assert n >= 0, "read to the end of an endless stream"
+        return b"y\n" * (n // 2) + b"y" * (n % 2)
+
+
+def test_an_endless_attachment_is_refused_at_the_limit_not_read_into_memory(cli):
+    from llmcli.core.attachments import AttachmentError, load
+
+    small = {"image": 1000, "pdf": 2000, "text": 500, "total": 3000}
+    with pytest.raises(AttachmentError, match="over the 2 KB limit"):
+        load("-", _EndlessStdin(), limits=small)
+    done = cli("chat", "-a", "/dev/zero", "hi")
+    assert done.returncode == 2 and "over the 32.0 MB limit" in done.stderr

@@ -142,3 +142,15 @@ def test_idset_grows_and_keeps_every_member() -> None:
     assert len(ids) == 5000
     assert all(k in ids for k in keys)
     assert "id-5000" not in ids and "" not in ids
+
+
+def test_a_line_nested_too_deeply_to_read_is_that_line_s_failed_record(cli, tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"prompt": "one"}\n' + "[" * 100_000 + "\n"
+                   + '{"prompt": ' + "[" * 5000 + "]" * 5000 + ', "id": "x"}\n{"prompt": "two"}\n')
+    done = cli("batch", str(src), "-o", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 7 and "please report" not in done.stderr, done.stderr
+    records = [json.loads(r) for r in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert sorted((r["id"], r["status"]) for r in records) == [
+        ("1", "ok"), ("2", "error"), ("3", "error"), ("4", "ok")]
+    assert "nested too deeply" in next(r for r in records if r["id"] == "3")["error"]["message"]

@@ -52,6 +52,16 @@ def test_cost_counts_cached_tokens_and_the_batch_discount():
     assert price.cost(None) is None and price.cost({"total_tokens": 3}) is None
 
 
+def test_negative_token_counts_from_a_broken_server_never_make_a_refund():
+    """A negative cost would give budget back to `--max-cost` and lower `usage` totals."""
+    price = Price(input=2.0, output=8.0, cached_input=0.5)
+    assert price.cost({"prompt_tokens": -10, "completion_tokens": -5}) is None
+    assert price.cost({"prompt_tokens": 10, "completion_tokens": -5}) == pytest.approx(20 / 1e6)
+    cheated = {"prompt_tokens": 10, "completion_tokens": 0,
+               "prompt_tokens_details": {"cached_tokens": -100}}
+    assert price.cost(cheated) == pytest.approx(20 / 1e6)
+
+
 def test_config_prices_override_and_a_profile_adds_to_them(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("prices:\n  gpt-4o: {input: 1, output: 2}\n  mine: {input: 3, output: 4}\n"
@@ -73,6 +83,16 @@ def test_a_bad_price_in_the_config_is_a_config_error(cli, clean_env):
     (clean_env / "config.yaml").write_text("prices:\n  test-model: {input: -1, output: 1}\n")
     done = cli("chat", "hi")
     assert done.returncode == 3 and "prices.test-model.input" in done.stderr
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf"])
+def test_a_price_of_nan_or_infinity_is_a_config_error_not_a_cost_of_nan(cli, clean_env, value):
+    """`cost: NaN` is not JSON: `jq` and every strict parser refuse the whole line."""
+    clean_env.mkdir(parents=True, exist_ok=True)
+    (clean_env / "config.yaml").write_text(f"prices:\n  test-model: {{input: {value}, output: 1}}\n")
+    done = cli("chat", "--json", "hi")
+    assert done.returncode == 3 and "prices.test-model.input" in done.stderr
+    assert "NaN" not in done.stdout
 
 
 def test_chat_and_stream_json_carry_the_cost(cli, priced):

@@ -175,3 +175,61 @@ def test_the_test_server_refuses_what_openai_refuses():
             "name": "a b", "schema": loose}}})
     assert check_response_format({"response_format": {"type": "json_schema", "json_schema": {
         "name": "x", "schema": loose, "strict": False}}}) == loose
+
+
+# -- review: a schema the validator cannot apply is refused before anything is sent ----
+
+@pytest.mark.parametrize("schema, why", [
+    ({"$ref": "#"}, "leads back to itself"),
+    ({"$ref": "#/$defs/a", "$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}]}}}, "leads back"),
+    ({"type": "string", "pattern": "("}, "not a regular expression"),
+    ({"type": "object", "required": 5}, "required must be"),
+    ({"type": "object", "properties": {"a": {"allOf": 5}}}, "allOf must be an array"),
+    ({"type": "object", "properties": ["a"]}, "properties must be an object"),
+    ({"type": "integer", "multipleOf": 0}, "multipleOf"),
+    ({"type": "strnig"}, "type must be one of"),
+    ({"type": "object", "properties": {"a": {"$ref": "#/$defs/none"}}}, "points at nothing"),
+])
+def test_a_schema_the_validator_cannot_apply_is_refused_up_front(schema, why):
+    with pytest.raises(SchemaError, match=why):
+        load_schema(json.dumps(schema))
+
+
+def test_a_recursive_schema_that_descends_is_accepted_and_deep_nesting_refused():
+    tree = {"type": "array", "items": {"$ref": "#"}}
+    assert load_schema(json.dumps(tree)) == tree
+    with pytest.raises(SchemaError, match="nested deeper"):
+        load_schema("[" * 100_000 + "]" * 100_000)
+    deep = '{"type": "object", "properties": {"a": ' * 300 + "{}" + "}}" * 300
+    with pytest.raises(SchemaError, match="nested deeper"):
+        load_schema(deep)
+
+
+def test_a_hostile_reply_is_a_failed_validation_not_a_crash():
+    tree = {"type": "array", "items": {"$ref": "#"}}
+    for reply in ("[" * 400 + "]" * 400, "[" * 5000 + "]" * 5000):
+        with pytest.raises(SchemaValidationError, match="nested too deeply"):
+            parse_reply(reply, tree)
+    with pytest.raises(SchemaValidationError, match="not a finite number"):
+        parse_reply('{"a": 1e999}', {"type": "object",
+                                     "properties": {"a": {"type": "number", "multipleOf": 2}}})
+
+
+def test_chat_refuses_a_bad_schema_with_exit_2_and_sends_nothing(cli, server):
+    before = server.stats()["total_requests"]
+    for schema in ('{"$ref": "#"}', '{"type": "string", "pattern": "("}'):
+        done = cli("chat", "--schema", schema, "hi")
+        assert done.returncode == 2 and "please report" not in done.stderr, done.stderr
+    assert server.stats()["total_requests"] == before
+
+
+def test_a_bad_schema_on_one_batch_line_fails_that_line_only(cli, tmp_path):
+    lines = [{"prompt": "one"}, {"prompt": "two", "schema": {"type": "string", "pattern": "("}},
+             {"prompt": "three", "schema": {"$ref": "#"}}, {"prompt": "four"}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    done = cli("batch", str(src), "-o", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 7 and "please report" not in done.stderr, done.stderr
+    records = [json.loads(r) for r in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert sorted((r["id"], r["status"]) for r in records) == [
+        ("1", "ok"), ("2", "error"), ("3", "error"), ("4", "ok")]

@@ -172,3 +172,49 @@ def test_batch_rows_are_built_in_column_order():
         "prompt_tokens": 10, "completion_tokens": 4, "cached_tokens": 2, "cost": cost,
         "latency_ms": 7, "attempts": 2, "request_id": "r", "batch": "out.jsonl", "item": "a",
         "prompt": None, "reply": None}
+
+
+def test_a_since_too_far_back_means_everything_and_an_unrepresentable_date_is_a_usage_error(cli):
+    for since in ("99999999d", "1" + "0" * 30 + "w"):
+        done = cli("usage", "--json", "--since", since)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["since"] == "1970-01-01T00:00:00Z"
+    for since in ("0001-01-01T00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        done = cli("usage", "--since", since)
+        assert done.returncode == 2 and "please report" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("content", [b"hello\n", b"SQLite format 3\x00garbage" * 10, None])
+def test_a_corrupt_usage_log_is_one_clear_line_not_a_crash(cli, api_env, tmp_path, content):
+    db = tmp_path / "usage.db"
+    if content is None:
+        db.mkdir()
+    else:
+        db.write_bytes(content)
+    env = dict(api_env, LLMCLI_USAGE_DB=str(db))
+    chat = cli("chat", "hi", env=env)
+    assert chat.returncode == 0 and "cannot write the usage log" in chat.stderr  # a warning only
+    done = cli("usage", env=env)
+    assert done.returncode == 74, done.stderr
+    assert "cannot read the usage log" in done.stderr and str(db) in done.stderr
+    assert "please report" not in done.stderr and done.stdout == ""
+
+
+def test_a_line_whose_model_is_an_object_does_not_stop_the_log_of_the_run(cli, tmp_path):
+    """`"model": {...}` on one JSONL line (or a server's 10**30 tokens): that row is
+    stored as text, and the rows of the other items are all still logged, once."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"prompt": "one"}\n{"prompt": "two", "model": {"x": 1}}\n'
+                   '{"prompt": "three"}\n')
+    done = cli("batch", str(src), "-o", str(tmp_path / "out.jsonl"), "--concurrency", "1")
+    assert done.returncode == 7 and "usage log" not in done.stderr, done.stderr
+    with sqlite3.connect(db_file()) as db:
+        got = db.execute("SELECT item, model FROM requests ORDER BY item").fetchall()
+    assert got == [("1", "test-model"), ("2", '{"x": 1}'), ("3", "test-model")]
+    log = usage_log.BackgroundLog(tmp_path / "u.db", print)
+    log.put(usage_log.row(ts=1.0, command="batch", status="ok", item="a"))
+    log.put((1.0, "batch", None, "m", "ok", None, 10**30) + (None,) * 10)
+    log.close()
+    with sqlite3.connect(tmp_path / "u.db") as db:
+        assert db.execute("SELECT item, prompt_tokens FROM requests").fetchall() == [
+            ("a", None), (None, None)]

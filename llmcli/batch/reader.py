@@ -101,7 +101,7 @@ def detect_format(path: str) -> str:
             return "plain"
         try:
             obj = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return "plain"
         is_batch = "custom_id" in obj and isinstance(obj.get("body"), dict)
         return "openai-batch" if is_batch else "jsonl"
@@ -172,7 +172,7 @@ def line_id(fmt: str, line: int, raw: bytes) -> str:
         return str(line)
     try:
         return json_id(json.loads(raw), line)[0]
-    except ValueError:
+    except (ValueError, RecursionError):     # RecursionError: nested too deeply to read
         return str(line)
 
 
@@ -223,6 +223,8 @@ def _json_item(line: int, raw: bytes, base: dict[str, Any], system: Optional[str
         obj = json.loads(raw)
     except ValueError as exc:
         return Item(0, line, str(line), None, f"line {line}: not valid JSON ({exc})")
+    except RecursionError:
+        return Item(0, line, str(line), None, f"line {line}: JSON nested too deeply to read")
     key, problem = json_id(obj, line)
     try:
         if problem:
@@ -291,8 +293,12 @@ def _response_format(schema: Any) -> Optional[dict[str, Any]]:
         return None
     if not isinstance(schema, dict):
         raise _BadLine("`schema` must be a JSON Schema object")
-    from ..core.schema import response_format
+    from ..core.schema import SchemaError, check_schema, response_format
 
+    try:
+        check_schema(schema, "`schema`")
+    except SchemaError as exc:
+        raise _BadLine(exc.message) from None
     return response_format(schema)
 
 

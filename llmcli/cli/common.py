@@ -80,6 +80,9 @@ def parse_params(pairs: Optional[list[str]]) -> dict[str, Any]:
             params[key.strip()] = json.loads(raw)
         except ValueError:
             params[key.strip()] = raw
+        except RecursionError:
+            raise typer.BadParameter(f"{key.strip()}: JSON nested too deeply",
+                                     param_hint="--param") from None
     return params
 
 
@@ -120,6 +123,8 @@ def load_messages(path: Optional[Path], *, hint: str = "--messages") -> list[dic
         raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint=hint)
     except ValueError as exc:
         raise typer.BadParameter(f"{path} is not valid JSON: {exc}", param_hint=hint)
+    except RecursionError:
+        raise typer.BadParameter(f"{path} is JSON nested too deeply to read", param_hint=hint)
     if not isinstance(data, list) or not all(isinstance(m, dict) and "role" in m for m in data):
         raise typer.BadParameter(f"{path} must hold a JSON list of messages with a role each",
                                  param_hint=hint)

@@ -27,7 +27,7 @@ def usage(since: Since = None, by: By = "day", json_out: c.JsonOut = False) -> N
     state.json_errors = json_out
     try:
         start = parse_since(since, time.time()) if since else None
-    except ValueError:
+    except (ValueError, OverflowError):      # OverflowError: 0001-01-01T00:00+14:00
         raise typer.BadParameter(f"{since!r} is not 7d, 12h, 2w or a date like 2026-11-01",
                                  param_hint="--since") from None
     from .env import current

@@ -87,13 +87,18 @@ def load(spec: str, stdin: Optional[BinaryIO] = None, *, limits: Optional[dict[s
     """Read and check one ``--attach`` value: a path, ``-`` (stdin) or a URL."""
     if is_url(spec):
         return Attachment(spec, "url", "")
-    data = _read(spec, stdin, base_dir)
+    limits = limits or LIMITS["default"]
+    cap = max(limits["image"], limits["pdf"], limits["text"])
+    data = _read(spec, stdin, base_dir, cap + 1)
+    if len(data) > cap:     # /dev/zero, `yes |`: never read without end into memory
+        raise AttachmentError(f"cannot attach {spec}: over the {_size(cap)} limit of any "
+                              "attachment", source=spec)
     mime = sniff(data)
     if mime is None:
         raise AttachmentError(f"cannot attach {spec}: unsupported type (attachments are "
                               "PNG, JPEG, WebP or GIF images, PDFs, or UTF-8 text)", source=spec)
     kind = "text" if mime == "text/plain" else "pdf" if mime == "application/pdf" else "image"
-    limit = (limits or LIMITS["default"])[kind]
+    limit = limits[kind]
     if len(data) > limit:
         raise AttachmentError(f"cannot attach {spec}: {_size(len(data))}, over the "
                               f"{_size(limit)} limit for {kind} attachments", source=spec)
@@ -115,19 +120,32 @@ def load_all(specs: list[str], stdin: Optional[BinaryIO] = None, *,
     return found
 
 
-def _read(spec: str, stdin: Optional[BinaryIO], base_dir: Optional[str]) -> bytes:
+def _read(spec: str, stdin: Optional[BinaryIO], base_dir: Optional[str], most: int) -> bytes:
+    """Up to ``most`` bytes of the attachment."""
     if spec == "-":
         if stdin is None:
             raise AttachmentError("-a -: there is no stdin to read", source=spec)
-        return stdin.read()
+        return _read_up_to(stdin, most)
     path = os.path.join(base_dir, spec) if base_dir and not os.path.isabs(spec) else spec
     try:
         with open(path, "rb") as f:
-            return f.read()
+            return _read_up_to(f, most)
     except IsADirectoryError:
         raise AttachmentError(f"cannot attach {spec}: it is a folder", source=spec) from None
     except OSError as exc:
         raise AttachmentError(f"cannot attach {spec}: {exc.strerror or exc}", source=spec) from None
+
+
+def _read_up_to(f: BinaryIO, most: int) -> bytes:
+    """``read(most)`` until end of file or ``most`` bytes: a pipe gives less per call."""
+    chunks, got = [], 0
+    while got < most:
+        chunk = f.read(min(most - got, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def _size(n: int) -> str:

@@ -18,11 +18,13 @@ imports only ``re`` (lazily, for ``pattern``) and validates in microseconds.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Iterator, Optional
 
 from .errors import LLMCLIError, SchemaValidationError
 
 MAX_ERRORS = 3
+MAX_DEPTH = 64        # levels of JSON nesting a schema may have (OpenAI allows 10 of objects)
 _TYPES = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
@@ -45,13 +47,140 @@ def load_schema(text: str, source: str = "--schema") -> dict[str, Any]:
         schema = json.loads(text)
     except ValueError as exc:
         raise SchemaError(f"{source} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise SchemaError(f"{source} is nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(schema, dict):
         raise SchemaError(f"{source} must be a JSON object (a JSON Schema)")
     if "type" not in schema and "properties" not in schema and "anyOf" not in schema \
             and "$ref" not in schema:
         raise SchemaError(f"{source} does not look like a JSON Schema: it has no type, "
                           "properties, anyOf or $ref")
+    check_schema(schema, source)
     return schema
+
+
+def check_schema(schema: dict[str, Any], source: str = "--schema") -> None:
+    """Refuse, before anything is sent, a schema the validator could not apply: a
+    keyword of the wrong type, a ``pattern`` that does not compile, a ``$ref`` to
+    nothing or one that loops back without descending into the value, nesting deeper
+    than :data:`MAX_DEPTH`. Raises :class:`SchemaError`."""
+    _check_depth(schema, source)
+    stack: list[tuple[Any, str]] = [(schema, "$")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, bool):
+            continue
+        if not isinstance(node, dict):
+            raise SchemaError(f"{source}: {where} must be a schema (an object or a boolean)")
+        for problem in _keyword_problems(node, schema):
+            raise SchemaError(f"{source}: {where}: {problem}")
+        stack.extend(_subschemas(node, where))
+    _check_ref_loops(schema, source)
+
+
+def _check_depth(value: Any, source: str) -> None:
+    """Without recursion: a schema too deep to walk is refused, not a crash later."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SchemaError(f"{source} is nested deeper than {MAX_DEPTH} levels")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
+def _subschemas(node: dict[str, Any], where: str) -> Iterator[tuple[Any, str]]:
+    for key in ("properties", "$defs", "definitions"):
+        for name, sub in (node.get(key) or {}).items():
+            yield sub, f"{where}.{key}.{name}"
+    for key in ("items", "additionalProperties", "not"):
+        if key in node:
+            yield node[key], f"{where}.{key}"
+    for key in ("prefixItems", "anyOf", "oneOf", "allOf"):
+        for i, sub in enumerate(node.get(key) or ()):
+            yield sub, f"{where}.{key}[{i}]"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _keyword_problems(node: dict[str, Any], root: Any) -> Iterator[str]:
+    """What is wrong with the keywords of one schema object (their own type only)."""
+    kinds = node.get("type", [])
+    if not all(k in _TYPES for k in (kinds if isinstance(kinds, list) else [kinds])):
+        yield f"type must be one of {', '.join(_TYPES)} (or a list of them), not {json.dumps(kinds)}"
+    for key in ("properties", "$defs", "definitions"):
+        if not isinstance(node.get(key, {}), dict):
+            yield f"{key} must be an object"
+    for key in ("prefixItems", "anyOf", "oneOf", "allOf", "enum"):
+        if not isinstance(node.get(key, []), list):
+            yield f"{key} must be an array"
+    required = node.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        yield "required must be an array of property names"
+    for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        if key in node and not _is_number(node[key]):
+            yield f"{key} must be a number"
+    if "multipleOf" in node and not (_is_number(node["multipleOf"]) and node["multipleOf"] > 0):
+        yield "multipleOf must be a number above 0"
+    for key in ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"):
+        value = node.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            yield f"{key} must be a whole number, 0 or more"
+    yield from _pattern_and_ref_problems(node, root)
+
+
+def _pattern_and_ref_problems(node: dict[str, Any], root: Any) -> Iterator[str]:
+    if "pattern" in node:
+        import re
+
+        try:
+            re.compile(node["pattern"])
+        except (re.error, TypeError) as exc:
+            yield f"pattern {json.dumps(node['pattern'])} is not a regular expression ({exc})"
+    if "$ref" in node:
+        try:
+            resolve_ref(node["$ref"], root)
+        except SchemaError as exc:
+            yield exc.message
+
+
+def _check_ref_loops(root: dict[str, Any], source: str) -> None:
+    """A ``$ref`` (through ``allOf``/``anyOf``/``oneOf``/``not``) that leads back to
+    where it started without descending into the value would be checked forever."""
+    def same_value(node: Any) -> list[Any]:
+        if not isinstance(node, dict):
+            return []
+        subs = [resolve_ref(node["$ref"], root)] if "$ref" in node else []
+        subs += [s for key in ("anyOf", "oneOf", "allOf") for s in node.get(key) or ()]
+        return subs + ([node["not"]] if "not" in node else [])
+
+    done: set[int] = set()
+    for start, _ in _all_nodes(root):
+        path, stack = {id(start)}, [(start, iter(same_value(start)))]
+        while stack and id(start) not in done:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.discard(id(node))
+                done.add(id(node))
+            elif id(child) in path:
+                raise SchemaError(f"{source}: a $ref leads back to itself without "
+                                  "descending into the value (it would never end)")
+            elif id(child) not in done:
+                path.add(id(child))
+                stack.append((child, iter(same_value(child))))
+
+
+def _all_nodes(root: Any) -> Iterator[tuple[Any, str]]:
+    stack: list[tuple[Any, str]] = [(root, "$")]
+    while stack:
+        node, where = stack.pop()
+        yield node, where
+        if isinstance(node, dict):
+            stack.extend(_subschemas(node, where))
 
 
 def schema_name(schema: dict[str, Any], fallback: str = "reply") -> str:
@@ -104,11 +233,15 @@ def parse_reply(content: str, schema: dict[str, Any], attempts: int = 1,
     text = strip_fence(content)
     try:
         value = json.loads(text)
+        errors = list(_first(validate(value, schema), MAX_ERRORS))
     except ValueError as exc:
         raise SchemaValidationError(f"the reply is not JSON ({exc})", content=content,
                                     errors=[f"not JSON: {exc}"], attempts=attempts,
                                     request_id=request_id) from None
-    errors = list(_first(validate(value, schema), MAX_ERRORS))
+    except RecursionError:      # a hostile reply: JSON nested deeper than can be read
+        raise SchemaValidationError("the reply is JSON nested too deeply to check",
+                                    content=content, errors=["nested too deeply"],
+                                    attempts=attempts, request_id=request_id) from None
     if errors:
         raise SchemaValidationError("the reply does not match the schema: " + "; ".join(errors),
                                     content=content, errors=errors, attempts=attempts,
@@ -263,6 +396,9 @@ def _check_string(value: str, schema: dict[str, Any], path: str) -> Iterator[str
 
 
 def _check_number(value: float, schema: dict[str, Any], path: str) -> Iterator[str]:
+    if isinstance(value, float) and not math.isfinite(value):   # 1e999 reads as inf
+        yield f"{path}: {value} is not a finite number"
+        return
     checks = (("minimum", lambda v, b: v >= b, ">="), ("maximum", lambda v, b: v <= b, "<="),
               ("exclusiveMinimum", lambda v, b: v > b, ">"),
               ("exclusiveMaximum", lambda v, b: v < b, "<"))

@@ -116,7 +116,20 @@ def _create(db: Any) -> None:
 
 def row(**fields: Any) -> tuple[Any, ...]:
     """A row in column order; a column not given is NULL."""
-    return tuple(fields.get(name) for name in COLUMNS)
+    return tuple(_cell(fields.get(name)) for name in COLUMNS)
+
+
+def _cell(value: Any) -> Any:
+    """A value SQLite can bind. What a JSONL line or a server sent may be anything (a
+    `model` that is an object, 10**30 tokens); one such row must not fail the insert
+    of its whole transaction, and with it the log of the rest of the run."""
+    if value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return value if -2**63 <= value < 2**63 else None
+    import json
+
+    return json.dumps(value, default=str)[:1000]
 
 
 def write(path: Path, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -130,6 +143,17 @@ def write(path: Path, rows: Sequence[tuple[Any, ...]]) -> None:
 
 def insert(db: Any, rows: Sequence[tuple[Any, ...]]) -> None:
     """Append ``rows`` on an open connection, in one transaction."""
+    import sqlite3
+
+    try:
+        _insert_once(db, rows)
+    except (sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError):
+        # a value SQLite cannot bind (batch builds its rows without row()): once more,
+        # each value made bindable, rather than lose this and every later row
+        _insert_once(db, [tuple(map(_cell, r)) for r in rows])
+
+
+def _insert_once(db: Any, rows: Sequence[tuple[Any, ...]]) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         db.executemany(_INSERT, rows)

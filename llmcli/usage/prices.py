@@ -62,7 +62,9 @@ class Price:
 
 
 def _int(value: Any) -> Optional[int]:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A token count; a negative one (a broken server) is no count, not a refund."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+        else None
 
 
 def cached_tokens(usage: Mapping[str, Any]) -> int:
@@ -130,7 +132,8 @@ def parse_entry(model: str, entry: Any) -> Price:
         value = entry.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
+                or value == float("inf"):     # .nan/.inf in YAML: a cost of NaN is not JSON
             raise PriceError(f"prices.{model}.{name} must be a number >= 0")
         values[name] = float(value)
     missing = [n for n in ("input", "output") if n not in values]

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
+from ..core.errors import FileWriteError
+
 GROUPS = {"day": "strftime('%Y-%m-%d', ts, 'unixepoch')",
           "model": "COALESCE(model, '(unknown)')",
           "profile": "COALESCE(profile, '(none)')"}
@@ -19,11 +21,14 @@ def parse_since(text: str, now: float) -> float:
     or an ISO time, as Unix time; raises ``ValueError``."""
     match = _RELATIVE.match(text.strip())
     if match:
-        return now - int(match.group(1)) * _UNIT[match.group(2)]
+        # 99999999d reaches before the epoch (and past what a date can hold): all of it
+        return now - min(int(match.group(1)) * _UNIT[match.group(2)], now)
     value = dt.datetime.fromisoformat(text.strip())
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
-    return value.timestamp()
+    start = value.timestamp()
+    _iso(start)     # raises ValueError when UTC takes it out of a date's years (9999-12-31-14:00)
+    return start
 
 
 def query(path: Path, by: str, since: Optional[float]) -> dict[str, Any]:
@@ -35,13 +40,19 @@ def query(path: Path, by: str, since: Optional[float]) -> dict[str, Any]:
     where, args = ("WHERE ts >= ?", (since,)) if since is not None else ("", ())
     rows, total = [], None
     if path.exists():
-        db = connect(path)
+        import sqlite3
+
         try:
-            grouped = db.execute(f"SELECT {GROUPS[by]} AS k, {sums} FROM requests {where} "
-                                 "GROUP BY k ORDER BY k", args).fetchall()
-            total = db.execute(f"SELECT NULL, {sums} FROM requests {where}", args).fetchone()
-        finally:
-            db.close()
+            db = connect(path)
+            try:
+                grouped = db.execute(f"SELECT {GROUPS[by]} AS k, {sums} FROM requests {where} "
+                                     "GROUP BY k ORDER BY k", args).fetchall()
+                total = db.execute(f"SELECT NULL, {sums} FROM requests {where}", args).fetchone()
+            finally:
+                db.close()
+        except (sqlite3.Error, OSError) as exc:   # not a database, another schema, a folder
+            raise FileWriteError(f"cannot read the usage log {path}: {exc} (move it away: the "
+                                 "next request starts a new one)", path=str(path)) from None
         rows = [_entry(r) for r in grouped]
     return {"by": by, "since": _iso(since), "database": str(path), "rows": rows,
             "total": _entry(total) if total and total[1] else _entry((None, 0, 0, 0, 0, 0, None, 0))}
