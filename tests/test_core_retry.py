@@ -183,12 +183,15 @@ def run_attempts(outcomes: list[Any], policy: RetryPolicy = RetryPolicy(),
         return outcome
 
     def loop() -> Any:
-        for attempt in Attempts(policy, deadline, rand=lambda: 0.0):
-            if attempt.delay:
-                sleeps.append(attempt.delay)
-            with attempt:
-                return send(), attempt.number
-        raise AssertionError("unreachable")
+        attempts = Attempts(policy, deadline, rand=lambda: 0.0)
+        while True:
+            try:
+                return send(), attempts.number
+            except APIError as exc:
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    raise
+            sleeps.append(delay)
 
     try:
         return loop(), sleeps, calls
@@ -443,3 +446,36 @@ def test_list_models_is_retried_too(kind: str, no_jitter: None) -> None:
             httpx.ConnectError("refused"), httpx.Response(200, json={"data": [{"id": "a"}]})])
         assert do_call(kind, options(), sleeps, op="models") == [{"id": "a"}]
     assert route.call_count == 2 and sleeps == [0.5]
+
+
+@KINDS
+def test_the_total_budget_runs_on_the_clients_clock(kind: str, no_jitter: None) -> None:
+    """--max-time on fake time: each fake sleep moves the clock, and a retry that could
+    not start before the budget runs out is not attempted; nothing waits for real."""
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def nap(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    async def anap(seconds: float) -> None:
+        nap(seconds)
+
+    opts = options(max_time=10.0, retry=RetryPolicy(max_retries=10, initial_delay=4.0,
+                                                    max_delay=8.0))
+    with respx.mock() as mock:
+        route = mock.post(CHAT_URL).mock(return_value=reply(503))
+        if kind == "sync":
+            with Client(opts, sleep=nap, clock=lambda: now[0]) as client:
+                failed = outcome(lambda: client.chat(dict(BODY)))
+        else:
+            async def main() -> Any:
+                async with AsyncClient(opts, backend="httpx", sleep=anap,
+                                       clock=lambda: now[0]) as client:
+                    return await client.chat(dict(BODY))
+            failed = outcome(lambda: asyncio.run(main()))
+    assert isinstance(failed, ServerError)
+    # 4 s of backoff fit in the 10 s; the next 8 s would end after the budget.
+    assert route.call_count == 2 and sleeps == [4.0]
+    assert failed.attempts == 2

@@ -389,10 +389,12 @@ def test_native_dialects_load_only_when_used() -> None:
 
 
 @pytest.mark.parametrize("text", ["plain", 'a "quote" and \\ backslash', "é 😀 \n tab\t",
-                                  "", "}}"])
+                                  "", "}}", '"}}', "\\u00e9"])
 @pytest.mark.parametrize("compact", [True, False])
-def test_anthropic_text_delta_shortcut_reads_what_json_reads(text: str, compact: bool) -> None:
-    event = {"type": "content_block_delta", "index": 12,
+@pytest.mark.parametrize("index", [0, 12])
+def test_anthropic_text_delta_shortcut_reads_what_json_reads(text: str, compact: bool,
+                                                              index: int) -> None:
+    event = {"type": "content_block_delta", "index": index,
              "delta": {"type": "text_delta", "text": text}}
     data = json.dumps(event, separators=(",", ":") if compact else None,
                       ensure_ascii=not compact)
@@ -466,3 +468,20 @@ def test_a_file_given_by_url_is_sent_by_reference() -> None:
         {"type": "document", "source": {"type": "url", "url": "https://x.test/a.pdf"}}]
     assert build("gemini", body).body["contents"][0]["parts"] == [
         {"fileData": {"mimeType": "application/pdf", "fileUri": "https://x.test/a.pdf"}}]
+
+
+def test_the_stream_mask_tail_search_is_the_plain_one() -> None:
+    """options._prefix_tail (run per delta) against the obvious loop it replaced."""
+    import random
+
+    from llmcli.core.options import _prefix_tail
+
+    def plain(text: str, secret: str) -> int:
+        return next((k for k in range(min(len(secret) - 1, len(text)), 0, -1)
+                     if text.endswith(secret[:k])), 0)
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        secret = "".join(rng.choice("sk-ab") for _ in range(rng.randint(1, 9)))
+        text = "".join(rng.choice("sk-ab ") for _ in range(rng.randint(0, 14)))
+        assert _prefix_tail(text, secret) == plain(text, secret), (text, secret)

@@ -364,18 +364,17 @@ class Engine:
         throttle = self.throttle
         cost = estimate_tokens(body, throttle.completion_estimate) \
             if throttle.counts_tokens else 0.0
-        try:
-            for attempt in attempts:
-                if attempt.delay:
-                    self.stats.retries += 1
-                    await self._sleep_unless_stopped(attempt.delay)
-                with attempt:
-                    result = await self._attempt(item, body, cost, deadline, clock, me,
-                                                 first and attempts.number == 1)
-                    break
-        except APIError as exc:
-            raise _SendFailed(exc, attempts.number) from exc
-        return result, attempts.number
+        while True:
+            try:
+                result = await self._attempt(item, body, cost, deadline, clock, me,
+                                             first and attempts.number == 1)
+                return result, attempts.number
+            except APIError as exc:
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    raise _SendFailed(exc, attempts.number) from exc
+            self.stats.retries += 1
+            await self._sleep_unless_stopped(delay)
 
     async def _attempt(self, item: Item, body: dict[str, Any], cost: float,
                        deadline: Deadline, clock: Optional[ItemClock],

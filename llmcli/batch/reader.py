@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
+from ..core.chat import with_system, without_stream_fields
 from ..core.errors import LLMCLIError
 from .ids import IdSet
 
@@ -254,9 +255,9 @@ def json_body(obj: Any, base: dict[str, Any], system: Optional[str],
         raise _BadLine("no prompt: the line needs `prompt` (text) or `messages` (a list)")
     history = list(messages or [])
     if "system" in obj:      # the line's own system prompt replaces any other
-        history = _with_system(history, obj["system"], replace=True)
+        history = with_system(history, obj["system"], replace=True)
     elif system is not None:
-        history = _with_system(history, system, replace=False)
+        history = with_system(history, system, replace=False)
     if attachments:
         from ..core.attachments import user_content
 
@@ -325,23 +326,13 @@ def _batch_body(obj: dict[str, Any], base: dict[str, Any], system: Optional[str]
     body = dict(base)
     body.update(fields)
     if system is not None:
-        body["messages"] = _with_system(messages, system, replace=False)
+        body["messages"] = with_system(messages, system, replace=False)
     return _clean(body)
-
-
-def _with_system(messages: list[Any], system: Optional[str], *, replace: bool) -> list[Any]:
-    """Put ``system`` first; an existing system message wins unless ``replace``."""
-    has = bool(messages) and isinstance(messages[0], dict) and messages[0].get("role") == "system"
-    if has and not replace:
-        return messages
-    rest = messages[1:] if has else messages
-    return rest if system is None else [{"role": "system", "content": system}, *rest]
 
 
 def _clean(body: dict[str, Any]) -> dict[str, Any]:
     """Batch never streams; a line's ``null`` unsets a default."""
-    body.pop("stream", None)
-    body.pop("stream_options", None)
+    body, _ = without_stream_fields(body)
     if None in body.values():
         body = {k: v for k, v in body.items() if v is not None}
     return body

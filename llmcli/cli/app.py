@@ -146,7 +146,7 @@ def run(args: list[str], env: Optional[Environment] = None) -> int:
     becomes one stderr line and an exit code. Nothing the run sets outlives it."""
     env = env if env is not None else Environment.from_process(args)
     with using(env), _stdio(env):
-        if env.stdout is None:   # `llmcli ... >&-`: nowhere to print, so do not even send
+        if env.stdout_closed:   # `llmcli ... >&-`: nowhere to print, so do not even send
             env.write_err("llmcli: error: stdout is closed: nowhere to write the output\n")
             return ExitCode.BROKEN_PIPE
         restore = sigterm_as_interrupt()
@@ -164,11 +164,7 @@ def _stdio(env: Environment) -> Iterator[None]:
     """Point ``sys.stdout``/``sys.stderr`` at the run's streams while it lasts: Click
     writes --help and its prompts there, not through our environment."""
     saved = sys.stdin, sys.stdout, sys.stderr
-    if env.stdout is not None:
-        sys.stdout = env.stdout
-    if env.stderr is not None:
-        sys.stderr = env.stderr
-    sys.stdin = env.stdin
+    sys.stdin, sys.stdout, sys.stderr = env.stdin, env.stdout, env.stderr
     try:
         yield
     finally:

@@ -180,7 +180,7 @@ def _run(spec: Any, options: Any, quiet: bool, summary_json: Optional[Path]) -> 
     with Job(spec, options) as job:
         _prepare(job)
         stdout = current().stdout
-        _flush(stdout)   # what was written as text goes out before the records
+        stdout.flush()   # what was written as text goes out before the records
         try:
             # Under --fail-fast the first failure ends the run and is reported as its error.
             notice = None if spec.engine.fail_fast else _first_of_its_kind
@@ -307,19 +307,15 @@ class _Progress:
             self._drawn = True
         else:
             env.write_err(safe("llmcli: " + status_line(stats)) + "\n")
-        _flush(env.stderr)
+        env.stderr.flush()
 
     def clear(self) -> None:
         """Remove the bar before the summary is written."""
         if self._drawn:
             env = current()
             env.write_err("\r\x1b[K")
-            _flush(env.stderr)
+            env.stderr.flush()
 
-
-def _flush(stream: Any) -> None:
-    if stream is not None:
-        stream.flush()
 
 
 def register(app: typer.Typer) -> None:

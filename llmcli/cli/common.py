@@ -98,20 +98,18 @@ def request_params(settings: Settings, temperature: Optional[float], max_tokens:
     return without_stream_fields(fields)
 
 
-# The command decides whether the reply streams (`chat` or `stream`); a `stream` param
-# would make `chat` read an event stream as JSON, so these never come from the user.
-STREAM_FIELDS = ("stream", "stream_options")
-
-
 def without_stream_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """``fields`` less ``stream``/``stream_options``, with one warning if any was set."""
-    dropped = [name for name in STREAM_FIELDS if name in fields]
+    """``fields`` less ``stream``/``stream_options`` (the command decides whether the
+    reply streams), with one warning if any was set."""
+    from ..core.chat import without_stream_fields as strip
+
+    kept, dropped = strip(fields)
     if dropped:
         from .output import warn
 
         warn(f"ignoring {' and '.join(dropped)} from --param or the config's params: "
              "`llmcli stream` streams, `llmcli chat` does not")
-    return {k: v for k, v in fields.items() if k not in STREAM_FIELDS}
+    return kept
 
 
 def load_messages(path: Optional[Path], *, hint: str = "--messages") -> list[dict[str, Any]]:

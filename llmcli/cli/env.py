@@ -17,6 +17,7 @@ parameter through Typer's signatures; ``asyncio`` tasks (batch) inherit it.
 from __future__ import annotations
 
 import contextvars
+import io
 import os
 import sys
 from contextlib import contextmanager
@@ -36,9 +37,13 @@ def _isatty(stream: Optional[IO]) -> bool:
 class Environment:
     """One run's streams, variables and terminal facts, and its mutable run state."""
 
-    stdin: Optional[TextIO] = None
-    stdout: Optional[TextIO] = None
-    stderr: Optional[TextIO] = None
+    stdin: Optional[TextIO] = None     # None: closed (`<&-`), nothing to read
+    # Never None, so that every writer can write: a closed stream (`>&-`, `2>&-`) is a
+    # StringIO that nobody reads, with the *_closed flag saying so.
+    stdout: TextIO = field(default_factory=io.StringIO)
+    stderr: TextIO = field(default_factory=io.StringIO)
+    stdout_closed: bool = False
+    stderr_closed: bool = False
     environ: Mapping[str, str] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)      # the arguments, as typed
     stdin_isatty: bool = False
@@ -59,8 +64,10 @@ class Environment:
     @classmethod
     def from_process(cls, argv: Optional[list[str]] = None) -> "Environment":
         """The real process's streams, ``os.environ`` and terminal."""
-        return cls(stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr,
-                   environ=os.environ, argv=list(sys.argv[1:] if argv is None else argv),
+        return cls(stdin=sys.stdin, stdout=sys.stdout or io.StringIO(),
+                   stderr=sys.stderr or io.StringIO(), stdout_closed=sys.stdout is None,
+                   stderr_closed=sys.stderr is None, environ=os.environ,
+                   argv=list(sys.argv[1:] if argv is None else argv),
                    stdin_isatty=_isatty(sys.stdin), stdout_isatty=_isatty(sys.stdout),
                    stderr_isatty=_isatty(sys.stderr))
 
@@ -74,7 +81,7 @@ class Environment:
     @property
     def stdout_bytes(self) -> Optional[BinaryIO]:
         """stdout as bytes, when the text stream has a buffer under it."""
-        return getattr(self.stdout, "buffer", None) if self.stdout is not None else None
+        return getattr(self.stdout, "buffer", None)
 
     def config_dir(self) -> Path:
         """The user config dir as this run's variables place it."""
@@ -91,14 +98,13 @@ class Environment:
         except ValueError:
             pass
         try:
-            return os.get_terminal_size(self.stderr.fileno()).columns if self.stderr else 80
+            return os.get_terminal_size(self.stderr.fileno()).columns
         except (OSError, ValueError, AttributeError):
             return 80
 
     def write_err(self, text: str) -> None:
-        """Write to stderr, if there is one (``2>&-`` leaves none)."""
-        if self.stderr is not None:
-            self.stderr.write(text)
+        """Write to stderr (nowhere, after ``2>&-``)."""
+        self.stderr.write(text)
 
 
 _current: contextvars.ContextVar[Environment] = contextvars.ContextVar("llmcli_env")

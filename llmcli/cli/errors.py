@@ -155,6 +155,6 @@ def silence_stdout() -> None:
     stdout = current().stdout
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stdout.fileno())   # type: ignore[union-attr]
+        os.dup2(devnull, stdout.fileno())
     except (OSError, ValueError, AttributeError):
         pass

@@ -38,15 +38,11 @@ Commands:
   Start a line with // to send a message that begins with /."""
 
 
-def _flush(stream: Any) -> None:
-    if stream is not None:
-        stream.flush()
-
 
 def note(message: str) -> None:
     """A line for the person at the terminal, on stderr (stdout carries only replies)."""
     current().write_err(safe(f"llmcli: {message}") + "\n")
-    _flush(current().stderr)
+    current().stderr.flush()
 
 
 class Session:
@@ -136,14 +132,13 @@ class Session:
 
     def set_system(self, text: str) -> None:
         """``/system TEXT``: replace (or add) the system message."""
-        has = bool(self.messages) and self.messages[0].get("role") == "system"
         if not text:
+            has = bool(self.messages) and self.messages[0].get("role") == "system"
             note(f"system prompt: {self.messages[0].get('content') if has else '(none)'}")
             return
-        if has:
-            self.messages[0] = {"role": "system", "content": text}
-        else:
-            self.messages.insert(0, {"role": "system", "content": text})
+        from ..core.chat import with_system
+
+        self.messages = with_system(self.messages, text)
         note("system prompt set")
         self.persist()
 
@@ -221,7 +216,7 @@ def read_line(prompt: str) -> Optional[str]:
             if to_stdout:
                 return input(prompt)   # readline draws the prompt and edits the line
             current().write_err(prompt)
-            _flush(current().stderr)
+            current().stderr.flush()
             return input()
         except KeyboardInterrupt:
             current().write_err("\n")

@@ -83,7 +83,7 @@ class Out:
         """Write text; a closed reader becomes :class:`StdoutClosed`."""
         try:
             if self._buf is None:
-                self._stdout.write(text)   # type: ignore[union-attr]
+                self._stdout.write(text)
             else:
                 self._buf.write(text.encode("utf-8", "replace"))
         except BrokenPipeError:
@@ -92,6 +92,6 @@ class Out:
     def flush(self) -> None:
         """Push what is buffered to the reader."""
         try:
-            (self._buf or self._stdout).flush()   # type: ignore[union-attr]
+            (self._buf or self._stdout).flush()
         except BrokenPipeError:
             raise StdoutClosed() from None

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, Awaitable, Callable, Mapping, NamedTuple, Optional
+from typing import Any, Awaitable, Callable, Mapping, NamedTuple, Optional, Protocol
 
 from .chat import ChatResult, check_status, parse_chat
 from .dialects import HTTPRequest, get_dialect
-from .errors import APIConnectionError, APITimeoutError, ConfigError
+from .errors import APIConnectionError, APIError, APITimeoutError, ConfigError
 from .options import ClientOptions, log, mask_url, redact
 from .retry import Attempts, Deadline
 
@@ -29,18 +29,39 @@ class RawResponse(NamedTuple):
     body: bytes
 
 
+class AsyncTransport(Protocol):
+    """What the async client needs from an HTTP library: one request with its
+    timeouts, whole body read, errors mapped to the core's; and closing the pool.
+    ``total`` bounds the request as a whole (what is left of --max-time); ``query``
+    adds to the options' query parameters. Implemented over aiohttp and httpx below."""
+
+    async def request(self, method: str, url: str, headers: dict[str, str],
+                      content: Optional[bytes], connect: Optional[float],
+                      read: Optional[float], total: Optional[float] = None,
+                      query: Optional[dict[str, str]] = None) -> RawResponse:
+        """Send one request; raise :class:`APIConnectionError` (or a subclass) when no
+        usable answer came."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        ...
+
+
 class AsyncClient:
     """An async API client with one connection pool sized for ``pool_size`` requests."""
 
     def __init__(self, options: ClientOptions, *, backend: str = "aiohttp",
                  pool_size: int = 64, transport: Any = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         options.validate()
         self.options = options
         self.dialect = get_dialect(options.api)
-        self._sleep = sleep
+        self._sleep, self._clock = sleep, clock
+        self._transport: AsyncTransport
         if backend == "aiohttp" and transport is None:
-            self._transport: Any = _AiohttpTransport(options, pool_size)
+            self._transport = _AiohttpTransport(options, pool_size)
         elif backend in ("httpx", "aiohttp"):
             self._transport = _HttpxTransport(options, pool_size, transport)
         else:
@@ -84,31 +105,42 @@ class AsyncClient:
         if content is not None:
             headers["content-type"] = "application/json"
         url = self.options.url(req.path)
-        deadline = deadline or Deadline(self.options.max_time)
-        for attempt in Attempts(self.options.retry, deadline):
-            if attempt.delay:
-                await self._sleep(attempt.delay)
-            with attempt:
-                started = time.perf_counter()
-                connect = deadline.cap(self.options.connect_timeout)
-                read = deadline.cap(self.options.read_timeout)
-                try:
-                    response = await self._transport.request(method, url, headers, content,
-                                                             connect, read, deadline.remaining(),
-                                                             req.query)
-                except APITimeoutError:
-                    deadline.check()   # the budget ran out: say so rather than "timeout"
-                    raise
-                if log.isEnabledFor(20):
-                    shown = mask_url(redact(url, self.options.secrets()))
-                    log.info("%s %s -> %d in %.0f ms", method, shown,
-                             response.status, (time.perf_counter() - started) * 1000)
+        deadline = deadline or Deadline(self.options.max_time, self._clock)
+        attempts = Attempts(self.options.retry, deadline)
+        while True:
+            try:
+                response = await self._attempt(method, url, headers, content, req.query,
+                                               deadline)
                 if on_response is not None:
                     on_response(response)
                 check_status(response.status, response.headers, response.body,
                              self.options.secrets())
-                return response, attempt.number
-        raise AssertionError("unreachable: Attempts ends by returning or raising")
+                return response, attempts.number
+            except APIError as exc:
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    raise
+            if delay > 0:
+                await self._sleep(delay)
+
+    async def _attempt(self, method: str, url: str, headers: dict[str, str],
+                       content: Optional[bytes], query: Optional[dict[str, str]],
+                       deadline: Deadline) -> RawResponse:
+        """One request through the transport, timeouts capped by the budget."""
+        started = time.perf_counter()
+        connect = deadline.cap(self.options.connect_timeout)
+        read = deadline.cap(self.options.read_timeout)
+        try:
+            response = await self._transport.request(method, url, headers, content,
+                                                     connect, read, deadline.remaining(), query)
+        except APITimeoutError:
+            deadline.check()   # the budget ran out: say so rather than "timeout"
+            raise
+        if log.isEnabledFor(20):
+            shown = mask_url(redact(url, self.options.secrets()))
+            log.info("%s %s -> %d in %.0f ms", method, shown,
+                     response.status, (time.perf_counter() - started) * 1000)
+        return response
 
 
 
@@ -146,9 +178,9 @@ class _AiohttpTransport:
 
     def _open(self) -> Any:
         aiohttp = self._aiohttp
-        from .client import verify_setting
+        from .client import tls_verify
 
-        verify = verify_setting(self._options)
+        verify = tls_verify(self._options)
         connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size,
                                          ssl=verify)
         # Not trust_env=True: it looks the proxy and ~/.netrc up in a worker thread on
@@ -251,12 +283,12 @@ class _HttpxTransport:
     def __init__(self, options: ClientOptions, pool_size: int, transport: Any) -> None:
         import httpx
 
-        from .client import verify_setting
+        from .client import tls_verify
 
         limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
         self._options = options
         self._http = httpx.AsyncClient(transport=transport, limits=limits,
-                                       verify=verify_setting(options), proxy=options.proxy,
+                                       verify=tls_verify(options), proxy=options.proxy,
                                        params=options.query_params() or None,
                                        follow_redirects=False)
 

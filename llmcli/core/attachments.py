@@ -187,7 +187,7 @@ def to_ref(att: Attachment) -> dict[str, Any]:
 def from_ref(part: dict[str, Any], limits: Optional[dict[str, int]] = None) -> dict[str, Any]:
     """The content part a reference stands for, read again from its file; raises
     :class:`AttachmentError` when the file is gone or has changed."""
-    ref = part.get("attachment") if isinstance(part.get("attachment"), dict) else {}
+    ref: dict[str, Any] = part["attachment"] if isinstance(part.get("attachment"), dict) else {}
     source = ref.get("source")
     if not isinstance(source, str) or not source:
         raise AttachmentError("a conversation attachment has no source")

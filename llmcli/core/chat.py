@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from .errors import (APIError, InvalidResponseError, RateLimitError, ServerError, shorten,
-                     status_error)
+                     status_error, str_or_none)
 from .options import redact, redact_json_bytes, redact_obj
 from .retry import parse_retry_after
 
@@ -30,6 +30,32 @@ class ChatResult:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+def with_system(messages: list[Any], system: Optional[str], *,
+                 replace: bool = True) -> list[Any]:
+    """``messages`` with ``system`` as the first, system message: it replaces one that
+    is there already unless ``replace`` is False (then the existing one wins); ``None``
+    with ``replace`` removes it. The one place a system message is put in front."""
+    has = bool(messages) and isinstance(messages[0], dict) and messages[0].get("role") == "system"
+    if has and not replace:
+        return list(messages)
+    rest = list(messages[1:] if has else messages)
+    return rest if system is None else [{"role": "system", "content": system}, *rest]
+
+
+# The caller decides whether a reply streams (`chat` or `stream`, batch never does); a
+# `stream` field from a user's params or a batch line would make a reply arrive in a
+# shape the caller does not read, so these are taken out of what users pass.
+STREAM_FIELDS = ("stream", "stream_options")
+
+
+def without_stream_fields(fields: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``fields`` less ``stream``/``stream_options``, and the names that were dropped."""
+    dropped = [name for name in STREAM_FIELDS if name in fields]
+    if not dropped:
+        return fields, []
+    return {k: v for k, v in fields.items() if k not in STREAM_FIELDS}, dropped
+
+
 def build_chat_body(model: Optional[str], messages: list[dict[str, Any]],
                     params: Optional[Mapping[str, Any]] = None, *,
                     stream: bool = False) -> dict[str, Any]:
@@ -46,14 +72,11 @@ def build_chat_body(model: Optional[str], messages: list[dict[str, Any]],
 
 def messages_for(prompt: Optional[str], system: Optional[str] = None,
                  history: Optional[list[dict[str, Any]]] = None) -> list[dict[str, Any]]:
-    """Messages for a prompt: an optional system message first (unless the history
-    already starts with one), then the history, then the prompt as a user message."""
+    """Messages for a prompt: an optional system message first (replacing one the
+    history starts with), then the history, then the prompt as a user message."""
     messages = list(history or [])
     if system is not None:
-        if messages and messages[0].get("role") == "system":
-            messages[0] = {"role": "system", "content": system}
-        else:
-            messages.insert(0, {"role": "system", "content": system})
+        messages = with_system(messages, system)
     if prompt is not None:
         messages.append({"role": "user", "content": prompt})
     return messages
@@ -141,7 +164,7 @@ def parse_chat_body(body: bytes, status: int, headers: Mapping[str, str]) -> Cha
                                    request_id=request_id, body=obj)
     choice = choices[0]
     message: dict[str, Any] = choice["message"] if isinstance(choice.get("message"), dict) else {}
-    return ChatResult(content=_text(message.get("content")),
+    return ChatResult(content=text_of(message.get("content")),
                       finish_reason=choice.get("finish_reason"), usage=obj.get("usage"),
                       id=obj.get("id"), model=obj.get("model"), raw=obj,
                       request_id=request_id, headers=headers)
@@ -156,14 +179,14 @@ def parse_models(body: bytes, status: int, headers: Mapping[str, str]) -> list[d
     return [m if isinstance(m, dict) else {"id": str(m)} for m in data]
 
 
-def _text(content: Any) -> str:
+def text_of(content: Any) -> str:
     """Message content as text: a string, or the text parts of a content list."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
     return str(content)
 
 
@@ -176,8 +199,8 @@ def stream_error(obj: dict[str, Any], request_id: Optional[str] = None, *,
     fields = err if isinstance(err, dict) else {}
     message = str(fields.get("message") or err or "error")
     # Gemini names the kind in `status` (RESOURCE_EXHAUSTED), the others in `type`.
-    kind = _opt_str(fields.get("type") or fields.get("status"))
-    code = _opt_str(fields.get("code"))
+    kind = str_or_none(fields.get("type") or fields.get("status"))
+    code = str_or_none(fields.get("code"))
     label = "error in stream" if streaming else "the server answered 200 with an error"
     text = f"{label}: {shorten(message)}"
     hint = f"{kind or ''} {code or ''}".lower()
@@ -188,10 +211,6 @@ def stream_error(obj: dict[str, Any], request_id: Optional[str] = None, *,
     else:
         cls = InvalidResponseError
     return cls(text, status=200, type=kind, code=code, request_id=request_id, body=obj)
-
-
-def _opt_str(value: Any) -> Optional[str]:
-    return None if value is None else str(value)
 
 
 _raw_decode = json.JSONDecoder().raw_decode

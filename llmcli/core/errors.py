@@ -258,9 +258,9 @@ def _from_json_error(obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     FastAPI `{"detail": ...}`, `{"message"}`."""
     err = obj.get("error")
     if isinstance(err, dict):
-        fields = {k: _str_or_none(err.get(k)) for k in ("type", "code", "param")}
+        fields = {k: str_or_none(err.get(k)) for k in ("type", "code", "param")}
         if fields["type"] is None:   # Gemini: {"code": 429, "status": "RESOURCE_EXHAUSTED"}
-            fields["type"] = _str_or_none(err.get("status"))
+            fields["type"] = str_or_none(err.get("status"))
         return str(err.get("message") or ""), fields
     if isinstance(err, str):
         return err, {}
@@ -287,7 +287,8 @@ def _html_title(text: str) -> str:
     return ""
 
 
-def _str_or_none(value: Any) -> Optional[str]:
+def str_or_none(value: Any) -> Optional[str]:
+    """``str(value)``, but None stays None (a server's optional ``code``, ``type``)."""
     return None if value is None else str(value)
 
 

@@ -168,55 +168,47 @@ class Deadline:
 
 
 class Attempts:
-    """The attempts of one request: the retry loop that the sync and async clients
-    share. Only the sleeping differs, so the caller sleeps ``attempt.delay``::
+    """The attempts of one request, and what to do after each failure; the loop is the
+    caller's, written out so that every path shows (openai-python's request loop)::
 
-        for attempt in Attempts(policy, deadline):
-            sleep(attempt.delay)
-            with attempt:
-                return send()
+        attempts = Attempts(policy, deadline)
+        while True:
+            try:
+                return send(), attempts.number
+            except APIError as exc:
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    raise
+            sleep(delay)
 
-    Leaving the ``with`` by a retryable :class:`APIError` sets the next delay and goes
-    round again; any other exception, or a give-up, propagates with ``.attempts`` set.
+    Only the sleeping differs between the sync client, the async client and batch.
+    Any other exception is not a failed attempt: it simply propagates.
     """
 
     def __init__(self, policy: RetryPolicy, deadline: Optional[Deadline] = None,
                  rand: Callable[[], float] = random.random) -> None:
         self.policy, self.deadline, self._rand = policy, deadline or Deadline(None), rand
-        self.number = 0
-        self.delay = 0.0
-        self._done = False
+        self.number = 1      # the attempt being made
 
-    def __iter__(self) -> "Attempts":
-        return self
-
-    def __next__(self) -> "Attempts":
-        if self._done:
-            raise StopIteration
-        self.number += 1
-        return self
-
-    def __enter__(self) -> "Attempts":
-        return self
-
-    def __exit__(self, exc_type: object, exc: Optional[BaseException], tb: object) -> bool:
-        if exc is None:
-            self._done = True
-            return False
-        if not isinstance(exc, APIError):
-            return False
+    def retry_delay(self, exc: APIError) -> Optional[float]:
+        """Attempt :attr:`number` failed with ``exc``: the seconds to wait before the
+        next one (and count it), or ``None`` to give up (each decision is logged).
+        ``exc.attempts`` is set either way."""
         exc.attempts = self.number
         delay = next_delay(exc, self.number - 1, self.policy,
                            exc.retry_after, self.deadline.remaining(), self._rand)
         if delay is None:
-            asked = exc.retry_after
-            if exc.retryable and asked is not None and not honours_retry_after(asked, self.policy):
-                log.info("not retrying: the server asks to wait %.0fs, more than the %.0fs "
-                         "llmcli waits at most", asked, self.policy.max_retry_after)
-            elif exc.retryable and self.number > 1:
-                log.info("giving up after %d attempts: %s", self.number, exc.message)
-            return False
+            self._log_give_up(exc)
+            return None
         log.info("retry %d/%d in %.2fs after: %s", self.number, self.policy.max_retries,
                  delay, exc.message)
-        self.delay = delay
-        return True
+        self.number += 1
+        return delay
+
+    def _log_give_up(self, exc: APIError) -> None:
+        asked = exc.retry_after
+        if exc.retryable and asked is not None and not honours_retry_after(asked, self.policy):
+            log.info("not retrying: the server asks to wait %.0fs, more than the %.0fs "
+                     "llmcli waits at most", asked, self.policy.max_retry_after)
+        elif exc.retryable and self.number > 1:
+            log.info("giving up after %d attempts: %s", self.number, exc.message)

@@ -9,7 +9,7 @@ objects are the caller's business.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, NamedTuple, Optional
+from typing import Any, Iterable, Iterator, NamedTuple, Optional
 
 from .errors import InvalidResponseError
 
@@ -47,7 +47,7 @@ class SSEDecoder:
         self._data: list[bytes] = []
         self._event: Optional[str] = None
         self._id: Optional[str] = None
-        self._names: dict[bytes, str] = {}   # `event: NAME` lines seen, decoded once
+        self._names: dict[Any, str] = {}   # `event: NAME` lines seen, decoded once
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Decode a chunk; return the events it completed (often none or one)."""
@@ -81,29 +81,39 @@ class SSEDecoder:
         APIs send (``data: X``, or ``event: NAME`` + ``data: X``) are taken apart with
         two finds; anything else (CR line ends, comments, ids, several data lines, an
         event begun in the last chunk) goes through :meth:`_lines`, line by line."""
-        if self._data or self._event is not None or b"\r" in head:
+        if b"\r" in head:
             return self._lines(head.splitlines())
-        blocks = head.split(b"\n\n")
-        rest = blocks.pop()            # the lines after the last blank line
         events: list[SSEEvent] = []
-        names, last_id = self._names, self._id
+        if self._data or self._event is not None:   # the last chunk ended mid-event
+            if head.startswith(b"\n"):
+                end = 1
+            else:
+                found = head.find(b"\n\n")
+                if found < 0:
+                    return self._lines(head.splitlines())   # nor does it end in this one
+                end = found + 2
+            events = self._lines(head[:end].splitlines())   # finish it line by line
+            head = head[end:]
+        # Decoded once for the whole read: lines never split a UTF-8 character.
+        blocks = head.decode("utf-8", "replace").split("\n\n")
+        rest = blocks.pop()            # the lines after the last blank line
+        names, last_id, add, new, cls = self._names, self._id, events.append, _new_event, SSEEvent
         for block in blocks:
-            nl = block.find(b"\n")
-            if nl < 0 and block.startswith(b"data: "):
-                events.append(_new_event(SSEEvent, (block[6:].decode("utf-8", "replace"),
-                                                    None, last_id)))
-            elif nl > 0 and block.startswith(b"event: ") and block.startswith(b"data: ", nl + 1) \
-                    and block.find(b"\n", nl + 1) < 0:
+            nl = block.find("\n")
+            if nl < 0 and block.startswith("data: "):
+                add(new(cls, (block[6:], None, last_id)))
+            elif nl > 0 and block.startswith("event: ") and block.startswith("data: ", nl + 1) \
+                    and block.find("\n", nl + 1) < 0:
                 line = block[:nl]
                 name = names.get(line)
-                events.append(_new_event(SSEEvent, (
-                    block[nl + 7:].decode("utf-8", "replace"),
-                    name if name is not None else self._name(line), last_id)))
+                if name is None:
+                    name = self._name(line)
+                add(new(cls, (block[nl + 7:], name, last_id)))
             else:
-                events.extend(self._lines(block.split(b"\n") + [b""]))
+                events.extend(self._lines(block.encode().split(b"\n") + [b""]))
                 last_id = self._id
         if rest:
-            events.extend(self._lines(rest.splitlines()))
+            events.extend(self._lines(rest.encode().splitlines()))
         return events
 
     def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
@@ -130,10 +140,11 @@ class SSEDecoder:
                 self._event = None
         return events
 
-    def _name(self, line: bytes) -> str:
-        """Decode an ``event: NAME`` line; a stream has a handful of names, so they are
-        kept (up to a bound: a hostile server cannot grow the table without end)."""
-        name = line[7:].decode("utf-8", "replace")
+    def _name(self, line: Any) -> str:
+        """The NAME of an ``event: NAME`` line (bytes, or text from :meth:`_blocks`); a
+        stream has a handful of names, so they are kept (up to a bound: a hostile server
+        cannot grow the table without end)."""
+        name = line[7:] if isinstance(line, str) else line[7:].decode("utf-8", "replace")
         if len(self._names) < 64:
             self._names[line] = name
         return name

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, List
 from urllib.parse import parse_qs
 
 from .batches import BatchService, _new_id
@@ -130,7 +130,8 @@ class MessageBatchStore:
             batch["cancel_initiated_at"] = _now()
         return _public(batch)
 
-    async def _run(self, app: "App", batch: dict[str, Any], requests: list[dict[str, Any]]) -> None:
+    async def _run(self, app: "App", batch: dict[str, Any],
+                   requests: List[dict[str, Any]]) -> None:   # `list` is a method here
         knobs = self.service.knobs
         await asyncio.sleep(knobs.validating_seconds)
         counts, lines = batch["request_counts"], []  # type: dict[str, int], list[bytes]

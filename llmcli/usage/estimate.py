@@ -144,8 +144,8 @@ class Estimate:
         """(least, most) USD over every model; ``None`` where any part is unknown."""
         lows, highs = zip(*(m.cost_range(batch=batch) for m in self.models.values())) \
             if self.models else ((0.0,), (0.0,))
-        low = None if None in lows else sum(lows)          # type: ignore[arg-type]
-        high = None if None in highs else sum(highs)       # type: ignore[arg-type]
+        low = None if None in lows else sum(lows)
+        high = None if None in highs else sum(highs)
         return low, high
 
     def to_dict(self) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def connect(path: Path) -> Any:
                          check_same_thread=False)
     no_checkpoint = getattr(sqlite3, "SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE", None)
     if no_checkpoint is not None:    # Python 3.12+: see the module docstring
-        db.setconfig(no_checkpoint, True)
+        db.setconfig(no_checkpoint, True)  # type: ignore[attr-defined]  # 3.12+, checked above
     if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
         _create(db)
     db.execute("PRAGMA synchronous=NORMAL")

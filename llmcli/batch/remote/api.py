@@ -15,13 +15,13 @@ from typing import Any, Callable, Iterator, Optional
 from urllib.parse import quote
 
 # First: ._httpx imports httpx without httpx's own CLI tool.
-from ...core._httpx import default_tls_context  # isort: skip
+from ...core import _httpx  # noqa: F401  # isort: skip
 
 import httpx
 
 from ...core.chat import check_status, load_json
-from ...core.client import map_httpx_errors, verify_setting
-from ...core.errors import InvalidResponseError
+from ...core.client import map_httpx_errors, tls_verify
+from ...core.errors import APIError, InvalidResponseError
 from ...core.options import ClientOptions
 from ...core.retry import Attempts, Deadline, RetryPolicy
 
@@ -59,10 +59,7 @@ class BatchAPI:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.options, self._sleep = options, sleep
         options.validate()
-        verify = verify_setting(options)
-        if verify is True:
-            verify = default_tls_context()
-        self._http = httpx.Client(transport=transport, verify=verify, proxy=options.proxy,
+        self._http = httpx.Client(transport=transport, verify=tls_verify(options), proxy=options.proxy,
                                   params=options.query_params() or None, follow_redirects=False,
                                   timeout=httpx.Timeout(options.read_timeout,
                                                         connect=options.connect_timeout))
@@ -91,12 +88,16 @@ class BatchAPI:
 
     def download(self, file_id: str, dest: str) -> int:
         """``GET /files/{id}/content`` streamed to ``dest``; returns the bytes written."""
-        for attempt in Attempts(self.options.retry, Deadline(None)):
-            if attempt.delay:
-                self._sleep(attempt.delay)
-            with attempt:
+        attempts = Attempts(self.options.retry, Deadline(None))
+        while True:
+            try:
                 return self._download_once(file_id, dest)
-        raise AssertionError("unreachable")
+            except APIError as exc:
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    raise
+            if delay > 0:
+                self._sleep(delay)
 
     def _download_once(self, file_id: str, dest: str) -> int:
         url = self.options.url(f"/files/{quote(file_id, safe='')}/content")
@@ -160,12 +161,16 @@ class BatchAPI:
     def _json(self, method: str, path: str, body: Optional[Callable[[], Any]] = None,
               headers: Optional[dict[str, str]] = None, *, retry: bool = True) -> Any:
         policy = self.options.retry if retry else RetryPolicy(max_retries=0)
-        for attempt in Attempts(policy, Deadline(None)):
-            if attempt.delay:
-                self._sleep(attempt.delay)
-            with attempt:
+        attempts = Attempts(policy, Deadline(None))
+        while True:
+            try:
                 return self._send(method, path, body() if body else None, headers or {})
-        raise AssertionError("unreachable")
+            except APIError as exc:
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    raise
+            if delay > 0:
+                self._sleep(delay)
 
     def _send(self, method: str, path: str, content: Any, headers: dict[str, str]) -> Any:
         url = self.options.url(path)

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
-from ...core.chat import ChatResult
+from ...core.chat import ChatResult, text_of
 from ...core.errors import APIError, error_kind, status_error
 from ..reader import Item, line_id, lines_at
 from .parts import CHAT, EMBEDDINGS, MESSAGES
@@ -197,17 +197,9 @@ def _chat_result(body: dict[str, Any], request_id: Optional[str]) -> Optional[Ch
         return None
     message = choices[0].get("message")
     content = message.get("content") if isinstance(message, dict) else None
-    return ChatResult(content if type(content) is str else _text(content),
+    return ChatResult(content if type(content) is str else text_of(content),
                       choices[0].get("finish_reason"), body.get("usage"),
                       body.get("id"), body.get("model"), body, request_id)
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return "" if content is None else str(content)
 
 
 def missing_reason(batch: dict[str, Any]) -> tuple[str, str]:

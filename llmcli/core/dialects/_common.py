@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator, Mapping, Optional
 
-from ..chat import load_json, shorten, stream_error
+from ..chat import load_json, shorten, stream_error, text_of
 from ..errors import InvalidResponseError
 
 # Canonical body fields that every dialect reads itself; anything else is an extra
@@ -59,17 +59,6 @@ def split_system(messages: Any) -> tuple[Optional[str], list[dict[str, Any]]]:
         else:
             rest.append(message)
     return ("\n\n".join(system) if system else None), rest
-
-
-def text_of(content: Any) -> str:
-    """Message content as text: a string, or the text parts of a content list."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
-    return str(content)
 
 
 def parts_of(content: Any) -> list[dict[str, Any]]:

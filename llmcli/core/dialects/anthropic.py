@@ -102,6 +102,7 @@ def usage_of(raw: Any) -> Optional[dict[str, int]]:
 
 _TEXT_DELTA = '{"type":"content_block_delta","index":'
 _TEXT_KEY = '"delta":{"type":"text_delta","text":"'
+_FIRST_BLOCK = _TEXT_DELTA + "0," + _TEXT_KEY   # the usual case: one text block, index 0
 _scanstring = json.decoder.scanstring   # type: ignore[attr-defined]
 
 
@@ -137,7 +138,13 @@ class AnthropicStream:
 
     def apply(self, data: str, event: Optional[str] = None) -> Optional[str]:
         """One event; returns the text of a `text_delta`."""
-        if data.startswith(_TEXT_DELTA):   # the one event per token: read only its text
+        if data.startswith(_FIRST_BLOCK) and data.endswith('"}}'):   # once per token
+            text = data[len(_FIRST_BLOCK):-3]
+            if "\\" not in text and '"' not in text:   # nothing to unescape: that is it
+                if text:
+                    self.parts.append(text)
+                return text or None
+        if data.startswith(_TEXT_DELTA):   # read only its text
             text = _delta_text(data)
             if text is not None:
                 if text:
