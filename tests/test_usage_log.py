@@ -228,4 +228,4 @@ def test_usage_table_neutralises_a_hostile_model_name(tmp_path):
                                        model="gpt\x1b]0;pwned\x07\x1b[2J\nfake-row")])
     text = table(query(db, "model", None))
     assert "\x1b" not in text and "\x07" not in text and "\\x1b]0;pwned" in text
-    assert len(text.splitlines()) == 3    # header, the one row, total
+    assert len(text.splitlines()) == 4    # header, the one row, total, the unpriced note
