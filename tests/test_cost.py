@@ -164,6 +164,8 @@ def test_max_cost_needs_a_known_price_and_a_bound(cli, priced, tmp_path):
     src.write_text("a\n")
     unknown = cli("batch", str(src), "-m", "test-model-large", "--max-tokens", "5", "--max-cost", "1")
     assert unknown.returncode == 2 and "no price for model 'test-model-large'" in unknown.stderr
+    # a wheel has no docs/ folder: the message names the command that shows the page
+    assert "llmcli docs cost" in unknown.stderr and "docs/cost.md" not in unknown.stderr
     unbounded = cli("batch", str(src), "--max-cost", "1")
     assert unbounded.returncode == 9 and "no max_tokens" in unbounded.stderr
 

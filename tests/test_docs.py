@@ -140,3 +140,13 @@ def test_an_undocumented_option_would_be_caught():
     text = docs_text()
     assert [o for o in options if not mentioned(o, text)] == ["--brand-new-flag"]
     assert not mentioned("--json-lines", "`--json` only")
+
+
+def test_every_error_type_is_documented_in_output_md():
+    """`--json` errors carry `error.type`: each value the code can give is in the table."""
+    from llmcli.core.errors import _KIND
+
+    errors_section = (ROOT / "docs" / "output.md").read_text().split("## Errors", 1)[1]
+    type_row = next(line for line in errors_section.splitlines() if line.startswith("| `type`"))
+    missing = [kind for kind in _KIND.values() if f"`{kind}`" not in type_row]
+    assert missing == []

@@ -233,3 +233,22 @@ def test_a_bad_schema_on_one_batch_line_fails_that_line_only(cli, tmp_path):
     records = [json.loads(r) for r in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert sorted((r["id"], r["status"]) for r in records) == [
         ("1", "ok"), ("2", "error"), ("3", "error"), ("4", "ok")]
+
+
+def test_max_time_bounds_the_command_with_its_schema_re_asks(api_env):
+    """Six requests of 0.4 s each under --max-time 1: the command ends near 1 s, not
+    after 2.4 s (the budget was per request)."""
+    import time
+
+    from llmcli.testing import MockOpenAIServer
+
+    from .conftest import run_cli
+
+    with MockOpenAIServer(latency_ms=400) as slow:
+        env = dict(api_env, OPENAI_BASE_URL=slow.base_url)
+        started = time.monotonic()
+        done = run_cli("chat", "--max-time", "1", "--schema", SCHEMA_ARG, "--schema-retries", "5",
+                       "slow #invalid-json:5", env=env)
+        took = time.monotonic() - started
+    assert done.returncode == 6, done.stderr
+    assert "total time budget of 1s" in done.stderr and took < 1.8

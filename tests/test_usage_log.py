@@ -218,3 +218,14 @@ def test_a_line_whose_model_is_an_object_does_not_stop_the_log_of_the_run(cli, t
     with sqlite3.connect(tmp_path / "u.db") as db:
         assert db.execute("SELECT item, prompt_tokens FROM requests").fetchall() == [
             ("a", None), (None, None)]
+
+
+def test_usage_table_neutralises_a_hostile_model_name(tmp_path):
+    """A server names the model: its escape sequences (set the title, clear the screen)
+    and newlines must not reach the terminal through `llmcli usage`."""
+    db = tmp_path / "u.db"
+    usage_log.write(db, [usage_log.row(ts=1.0, command="chat", status="ok",
+                                       model="gpt\x1b]0;pwned\x07\x1b[2J\nfake-row")])
+    text = table(query(db, "model", None))
+    assert "\x1b" not in text and "\x07" not in text and "\\x1b]0;pwned" in text
+    assert len(text.splitlines()) == 4    # header, the one row, total, the unpriced note

@@ -36,7 +36,7 @@ def accounting(settings: Any, max_cost: Optional[float], defaults: Any,
     if max_cost is not None:
         if defaults.model and prices.lookup(defaults.model) is None:
             raise click.UsageError(f"--max-cost: no price for model {defaults.model!r}; add it "
-                                   "under `prices:` in the config (docs/cost.md)")
+                                   "under `prices:` in the config (llmcli docs cost)")
         budget = Budget(max_cost, prices)
     log = None
     if settings["log"] is not False:

@@ -107,10 +107,14 @@ class Run:
         self._started = time.monotonic()
 
     def chat(self, client: Any, body: dict[str, Any]) -> Any:
-        """Send ``body``; with a schema, check the reply and ask again as allowed."""
+        """Send ``body``; with a schema, check the reply and ask again as allowed.
+        ``--max-time`` bounds the command, re-asks included, not each request."""
+        from ..core.retry import Deadline
+
+        deadline = Deadline(client.options.max_time)
         for number in range(1, self.retries + 2):
             self._started = time.monotonic()
-            result = client.chat(body)
+            result = self._send(client, body, deadline if number > 1 else None)
             self.done(result, body)
             if self.schema is None:
                 return result
@@ -126,6 +130,28 @@ class Run:
                      f"asking again ({number}/{self.retries})")
                 body = reask(body, exc)  # type: ignore[arg-type]
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def _send(client: Any, body: dict[str, Any], deadline: Any) -> Any:
+        """``client.chat``; a re-ask gets only what is left of the command's budget."""
+        if deadline is None or not deadline.seconds:
+            return client.chat(body)
+        from dataclasses import replace
+
+        from ..core.errors import APITimeoutError
+
+        deadline.check()
+        whole = client.options
+        client.options = replace(whole, max_time=deadline.remaining())
+        try:
+            return client.chat(body)
+        except APITimeoutError:
+            if deadline.remaining() < 0.05:   # the budget, not a --timeout: name the whole of it
+                raise APITimeoutError(f"gave up after the total time budget of "
+                                      f"{deadline.shown()}") from None
+            raise
+        finally:
+            client.options = whole
 
     def check(self, content: str, attempts: int = 1, request_id: Optional[str] = None) -> Any:
         """The reply parsed and validated against the schema."""

@@ -20,7 +20,7 @@ def usage(since: Since = None, by: By = "day", json_out: c.JsonOut = False) -> N
     """Sum the usage log: requests, errors, tokens and cost, per day, model or profile.
 
     Every request llmcli sends is logged (never its prompt or reply unless
-    `log_content: true`; `log: false` turns the log off). See docs/cost.md."""
+    `log_content: true`; `log: false` turns the log off). See `llmcli docs cost`."""
     from ..usage.log import db_path
     from ..usage.report import parse_since, query, table
 

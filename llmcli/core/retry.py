@@ -147,11 +147,16 @@ class Deadline:
         """Seconds left, or ``None`` when there is no budget."""
         return None if self._end is None else self._end - self._clock()
 
+    def shown(self) -> str:
+        """The budget for a message: ``1s`` for --max-time 1, not the ``0.999994s`` left
+        of it once the key was read (config/settings.py takes that time off)."""
+        return f"{round(self.seconds or 0, 2):g}s"
+
     def check(self) -> None:
         """Raise :class:`APITimeoutError` when the budget is spent."""
         left = self.remaining()
         if left is not None and left <= 0:
-            raise APITimeoutError(f"gave up after the total time budget of {self.seconds:g}s")
+            raise APITimeoutError(f"gave up after the total time budget of {self.shown()}")
 
     def cap(self, timeout: Optional[float]) -> Optional[float]:
         """A per-operation timeout, shortened so it cannot outlive the budget."""

@@ -85,6 +85,9 @@ def table(data: dict[str, Any]) -> str:
 
 
 def _cells(r: dict[str, Any]) -> tuple[str, ...]:
+    from ..core.sanitize import neutralize
+
     cost = "?" if r["cost"] is None else f"{r['cost']:.4f}"
-    return (str(r["key"]), f"{r['requests']:,}", f"{r['errors']:,}", f"{r['prompt_tokens']:,}",
+    # the model is what a server said it is: its escape sequences never reach a terminal
+    return (neutralize(str(r["key"])).replace("\n", "\\n").replace("\t", " "), f"{r['requests']:,}", f"{r['errors']:,}", f"{r['prompt_tokens']:,}",
             f"{r['completion_tokens']:,}", cost)
