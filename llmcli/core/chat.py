@@ -227,11 +227,12 @@ def _loads_chunk(data: str) -> Any:
     return obj if end == len(data) else json.loads(data)
 
 
-class StreamState:
-    """Folds stream chunks into the reply's metadata; returns each content delta."""
+class StreamFold:
+    """What every dialect's stream folder keeps (the reply's metadata, its content
+    deltas, whether the API's end event came) and the :class:`ChatResult` built from
+    it. Subclasses add only ``apply`` and their own slots: the hot path stays theirs."""
 
-    __slots__ = ("id", "model", "finish_reason", "usage", "request_id", "chunks", "parts",
-                 "done")
+    __slots__ = ("id", "model", "finish_reason", "usage", "request_id", "parts", "done", "raw")
 
     def __init__(self, request_id: Optional[str] = None) -> None:
         self.id: Optional[str] = None
@@ -239,9 +240,25 @@ class StreamState:
         self.finish_reason: Optional[str] = None
         self.usage: Optional[dict[str, Any]] = None
         self.request_id = request_id
-        self.chunks = 0
         self.parts: list[str] = []
         self.done = False
+        self.raw: dict[str, Any] = {}     # the API's final response object, where it sends one
+
+    def result(self, attempts: int = 1) -> ChatResult:
+        """The whole reply as a :class:`ChatResult`, once the stream has ended."""
+        return ChatResult(content="".join(self.parts), finish_reason=self.finish_reason,
+                          usage=self.usage, id=self.id, model=self.model, raw=self.raw,
+                          request_id=self.request_id, attempts=attempts)
+
+
+class StreamState(StreamFold):
+    """Folds Chat Completions chunks into the reply's metadata; returns each content delta."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self, request_id: Optional[str] = None) -> None:
+        super().__init__(request_id)
+        self.chunks = 0
 
     def apply(self, data: str, event: Optional[str] = None) -> Optional[str]:
         """Take one event's data; return its content delta, if any. ``[DONE]`` ends it."""
@@ -281,9 +298,3 @@ class StreamState:
             self.parts.append(content)
             return content
         return None
-
-    def result(self, attempts: int = 1) -> ChatResult:
-        """The whole reply as a :class:`ChatResult`, once the stream has ended."""
-        return ChatResult(content="".join(self.parts), finish_reason=self.finish_reason,
-                          usage=self.usage, id=self.id, model=self.model,
-                          request_id=self.request_id, attempts=attempts)

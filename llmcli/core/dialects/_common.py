@@ -104,6 +104,12 @@ def usage(prompt: Any, completion: Any, total: Any = None) -> Optional[dict[str,
             "total_tokens": _int(total) if total is not None else p + c}
 
 
+def finish(table: Mapping[str, str], reason: Any) -> Optional[str]:
+    """A native finish/stop reason in llmcli's words through ``table``: an unknown one
+    is ``stop``, none is None."""
+    return None if reason is None else table.get(str(reason), "stop")
+
+
 def _int(value: Any) -> int:
     try:
         return int(value or 0)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Optional
 
-from ..chat import ChatResult, load_json, request_id_of, stream_error
+from ..chat import ChatResult, StreamFold, load_json, request_id_of, stream_error
 from ..errors import InvalidResponseError
 from . import HTTPRequest
-from ._common import (as_dict, data_url, each_dict, extras, file_part, image_url, json_schema,
-                      load_event, load_object, max_tokens, model_list, parts_of, split_system,
-                      stop_list, usage)
+from ._common import (as_dict, data_url, each_dict, extras, file_part, finish, image_url,
+                      json_schema, load_event, load_object, max_tokens, model_list, parts_of,
+                      split_system, stop_list, usage)
 
 _raw_decode = json.JSONDecoder().raw_decode
 API_VERSION = "2023-06-01"
@@ -85,9 +85,7 @@ def result_of(obj: dict[str, Any], request_id: Optional[str], status: int = 200)
 
 def finish_reason(stop_reason: Any) -> Optional[str]:
     """Anthropic's stop_reason in llmcli's words (unknown ones: stop)."""
-    if stop_reason is None:
-        return None
-    return FINISH.get(str(stop_reason), "stop")
+    return finish(FINISH, stop_reason)
 
 
 def usage_of(raw: Any) -> Optional[dict[str, int]]:
@@ -120,20 +118,13 @@ def _delta_text(data: str) -> Optional[str]:
     return text if data[end:] == "}}" else None
 
 
-class AnthropicStream:
+class AnthropicStream(StreamFold):
     """Folds Messages stream events; `message_stop` ends the stream."""
 
-    __slots__ = ("id", "model", "finish_reason", "usage", "request_id", "parts", "done",
-                 "_usage")
+    __slots__ = ("_usage",)
 
     def __init__(self, request_id: Optional[str] = None) -> None:
-        self.id: Optional[str] = None
-        self.model: Optional[str] = None
-        self.finish_reason: Optional[str] = None
-        self.usage: Optional[dict[str, Any]] = None
-        self.request_id = request_id
-        self.parts: list[str] = []
-        self.done = False
+        super().__init__(request_id)
         self._usage: dict[str, Any] = {}
 
     def apply(self, data: str, event: Optional[str] = None) -> Optional[str]:
@@ -189,12 +180,6 @@ class AnthropicStream:
         # message_delta's usage is cumulative: its counts replace message_start's.
         self._usage.update({k: v for k, v in as_dict(obj.get("usage")).items() if v is not None})
         self.usage = usage_of(self._usage)
-
-    def result(self, attempts: int = 1) -> ChatResult:
-        """The whole reply, once the stream has ended."""
-        return ChatResult(content="".join(self.parts), finish_reason=self.finish_reason,
-                          usage=self.usage, id=self.id, model=self.model,
-                          request_id=self.request_id, attempts=attempts)
 
 
 class Anthropic:

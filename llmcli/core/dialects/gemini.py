@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 from urllib.parse import quote
 
-from ..chat import ChatResult, load_json, request_id_of, stream_error
+from ..chat import ChatResult, StreamFold, load_json, request_id_of, stream_error
 from ..errors import InvalidResponseError
 from . import HTTPRequest
-from ._common import (as_dict, data_url, each_dict, extras, file_part, image_url, json_schema,
-                      load_event, load_object, max_tokens, model_list, parts_of, split_system,
-                      stop_list, usage)
+from ._common import (as_dict, data_url, each_dict, extras, file_part, finish, image_url,
+                      json_schema, load_event, load_object, max_tokens, model_list, parts_of,
+                      split_system, stop_list, usage)
 
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter",
           "RECITATION": "content_filter", "BLOCKLIST": "content_filter",
@@ -105,7 +105,8 @@ def candidate_text(obj: Mapping[str, Any]) -> tuple[str, Optional[str]]:
         elif isinstance(part.get("text"), str) and not part.get("thought"):
             texts.append(part["text"])
     raw = first.get("finishReason") or first.get("finish_reason")
-    reason = None if raw is None else FINISH.get(str(raw), "stop")
+    # this runs per chunk: the call only on the chunk that carries a reason
+    reason = None if raw is None else finish(FINISH, raw)
     if tool and reason == "stop":
         reason = "tool_calls"
     return "".join(texts), reason
@@ -120,20 +121,11 @@ def usage_of(raw: Any) -> Optional[dict[str, int]]:
     return usage(u.get("promptTokenCount"), completion, u.get("totalTokenCount"))
 
 
-class GeminiStream:
+class GeminiStream(StreamFold):
     """Folds streamGenerateContent chunks; the stream ends at EOF, after a chunk that
     carries the finish reason."""
 
-    __slots__ = ("id", "model", "finish_reason", "usage", "request_id", "parts", "done")
-
-    def __init__(self, request_id: Optional[str] = None) -> None:
-        self.id: Optional[str] = None
-        self.model: Optional[str] = None
-        self.finish_reason: Optional[str] = None
-        self.usage: Optional[dict[str, Any]] = None
-        self.request_id = request_id
-        self.parts: list[str] = []
-        self.done = False
+    __slots__ = ()
 
     def apply(self, data: str, event: Optional[str] = None) -> Optional[str]:
         """One chunk; returns its text."""
@@ -156,12 +148,6 @@ class GeminiStream:
             self.parts.append(text)
             return text
         return None
-
-    def result(self, attempts: int = 1) -> ChatResult:
-        """The whole reply, once the stream has ended."""
-        return ChatResult(content="".join(self.parts), finish_reason=self.finish_reason,
-                          usage=self.usage, id=self.id, model=self.model,
-                          request_id=self.request_id, attempts=attempts)
 
 
 class Gemini:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from ..chat import ChatResult, load_json, request_id_of, stream_error
+from ..chat import ChatResult, StreamFold, load_json, request_id_of, stream_error
 from ..errors import APIError, InvalidResponseError
 from . import HTTPRequest
 from ._common import (as_dict, each_dict, extras, file_part, image_url, json_schema,
@@ -158,20 +158,10 @@ def _failed(obj: Mapping[str, Any], request_id: Optional[str]) -> APIError:
                         request_id)
 
 
-class ResponsesStream:
+class ResponsesStream(StreamFold):
     """Folds `response.*` events; `response.completed` (or failed/incomplete) ends it."""
 
-    __slots__ = ("id", "model", "finish_reason", "usage", "request_id", "parts", "done", "raw")
-
-    def __init__(self, request_id: Optional[str] = None) -> None:
-        self.id: Optional[str] = None
-        self.model: Optional[str] = None
-        self.finish_reason: Optional[str] = None
-        self.usage: Optional[dict[str, Any]] = None
-        self.request_id = request_id
-        self.parts: list[str] = []
-        self.done = False
-        self.raw: dict[str, Any] = {}
+    __slots__ = ()
 
     def apply(self, data: str, event: Optional[str] = None) -> Optional[str]:
         """One event; returns the text of an `output_text.delta`."""
@@ -207,12 +197,6 @@ class ResponsesStream:
             self.parts.append(result.content)
         self.finish_reason, self.usage, self.raw = result.finish_reason, result.usage, response
         self.done = True
-
-    def result(self, attempts: int = 1) -> ChatResult:
-        """The whole reply, once the stream has ended."""
-        return ChatResult(content="".join(self.parts), finish_reason=self.finish_reason,
-                          usage=self.usage, id=self.id, model=self.model, raw=self.raw,
-                          request_id=self.request_id, attempts=attempts)
 
 
 class OpenAIResponses:
