@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from ...core.dialects.anthropic import API_VERSION
 from ...core.errors import InvalidResponseError
-from .api import CHUNK, BatchAPI
+from .api import BatchAPI, path_segment
 from .state import as_dict
 
 PATH = "/messages/batches"
@@ -133,11 +133,11 @@ class AnthropicBatchAPI(BatchAPI):
                                        retry=False))
 
     def retrieve(self, batch_id: str) -> dict[str, Any]:
-        return openai_shape(self._json("GET", f"{PATH}/{quote(batch_id, safe='')}",
+        return openai_shape(self._json("GET", f"{PATH}/{path_segment(batch_id)}",
                                        headers={"anthropic-version": API_VERSION}))
 
     def cancel(self, batch_id: str) -> dict[str, Any]:
-        return openai_shape(self._json("POST", f"{PATH}/{quote(batch_id, safe='')}/cancel",
+        return openai_shape(self._json("POST", f"{PATH}/{path_segment(batch_id)}/cancel",
                                        headers={"anthropic-version": API_VERSION}))
 
     def list(self, after: Optional[str] = None, limit: int = 100) -> dict[str, Any]:
@@ -160,9 +160,6 @@ class AnthropicBatchAPI(BatchAPI):
                 os.unlink(raw)
 
     def _fetch(self, url: str, dest: str) -> None:
-        from ...core.chat import check_status
-        from ...core.client import map_httpx_errors
-
         if not url.startswith(("http://", "https://")):
             url = self.options.url("/" + url.lstrip("/"))
         if _origin(url) != _origin(self.options.url("/")):
@@ -170,14 +167,7 @@ class AnthropicBatchAPI(BatchAPI):
             raise InvalidResponseError(f"results_url {url} is not on {self.options.shown_url()}; "
                                        "not sending the key there")
         headers = self.options.request_headers() | {"anthropic-version": API_VERSION}
-        with map_httpx_errors(self.options):
-            with self._http.stream("GET", url, headers=headers) as response:
-                if response.status_code >= 300:
-                    check_status(response.status_code, response.headers, response.read(),
-                                 self.options.secrets())
-                with open(dest, "wb") as out:
-                    for chunk in response.iter_bytes(CHUNK):
-                        out.write(chunk)
+        self._stream_to(url, dest, headers)
 
 
 def _origin(url: str) -> tuple[str, str]:

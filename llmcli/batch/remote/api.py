@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, TypeVar
 from urllib.parse import quote
 
 # First: ._httpx imports httpx without httpx's own CLI tool.
@@ -26,6 +26,7 @@ from ...core.options import ClientOptions
 from ...core.retry import Attempts, Deadline, RetryPolicy
 
 CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 def multipart(path: str, filename: str, purpose: str, boundary: str) -> tuple[int, Callable[[], Iterator[bytes]]]:
@@ -47,6 +48,11 @@ def multipart(path: str, filename: str, purpose: str, boundary: str) -> tuple[in
                 yield chunk
         yield tail
     return len(head) + size + len(tail), chunks
+
+
+def path_segment(name: str) -> str:
+    """An id as one URL path segment (a ``/`` in it cannot reach another endpoint)."""
+    return quote(name, safe="")
 
 
 class BatchAPI:
@@ -88,25 +94,20 @@ class BatchAPI:
 
     def download(self, file_id: str, dest: str) -> int:
         """``GET /files/{id}/content`` streamed to ``dest``; returns the bytes written."""
-        attempts = Attempts(self.options.retry, Deadline(None))
-        while True:
-            try:
-                return self._download_once(file_id, dest)
-            except APIError as exc:
-                delay = attempts.retry_delay(exc)
-                if delay is None:
-                    raise
-            if delay > 0:
-                self._sleep(delay)
+        return self._retrying(lambda: self._download_once(file_id, dest), self.options.retry)
 
     def _download_once(self, file_id: str, dest: str) -> int:
-        url = self.options.url(f"/files/{quote(file_id, safe='')}/content")
+        url = self.options.url(f"/files/{path_segment(file_id)}/content")
+        return self._stream_to(url, dest, self.options.request_headers())
+
+    def _stream_to(self, url: str, dest: str, headers: dict[str, str]) -> int:
+        """``GET url`` streamed to the file ``dest`` (an error status raised as its
+        error); returns the bytes written."""
         written = 0
         with map_httpx_errors(self.options):
-            with self._http.stream("GET", url, headers=self.options.request_headers()) as response:
+            with self._http.stream("GET", url, headers=headers) as response:
                 if response.status_code >= 300:
-                    body = response.read()
-                    check_status(response.status_code, response.headers, body,
+                    check_status(response.status_code, response.headers, response.read(),
                                  self.options.secrets())
                 with open(dest, "wb") as out:
                     for chunk in response.iter_bytes(CHUNK):
@@ -117,7 +118,7 @@ class BatchAPI:
     def delete_file(self, file_id: str) -> None:
         """``DELETE /files/{id}`` (a file that is gone already is fine)."""
         try:
-            self._json("DELETE", f"/files/{quote(file_id, safe='')}")
+            self._json("DELETE", f"/files/{path_segment(file_id)}")
         except Exception:   # cleaning up is best effort: never fail a job over it
             pass
 
@@ -132,11 +133,11 @@ class BatchAPI:
 
     def retrieve(self, batch_id: str) -> dict[str, Any]:
         """``GET /batches/{id}``."""
-        return self._json("GET", f"/batches/{quote(batch_id, safe='')}")
+        return self._json("GET", f"/batches/{path_segment(batch_id)}")
 
     def cancel(self, batch_id: str) -> dict[str, Any]:
         """``POST /batches/{id}/cancel``."""
-        return self._json("POST", f"/batches/{quote(batch_id, safe='')}/cancel")
+        return self._json("POST", f"/batches/{path_segment(batch_id)}/cancel")
 
     def list(self, after: Optional[str] = None, limit: int = 100) -> dict[str, Any]:
         """One page of ``GET /batches`` (newest first)."""
@@ -161,10 +162,15 @@ class BatchAPI:
     def _json(self, method: str, path: str, body: Optional[Callable[[], Any]] = None,
               headers: Optional[dict[str, str]] = None, *, retry: bool = True) -> Any:
         policy = self.options.retry if retry else RetryPolicy(max_retries=0)
+        return self._retrying(lambda: self._send(method, path, body() if body else None,
+                                                 headers or {}), policy)
+
+    def _retrying(self, call: Callable[[], T], policy: RetryPolicy) -> T:
+        """``call()`` again after each error ``policy`` retries, sleeping its delay."""
         attempts = Attempts(policy, Deadline(None))
         while True:
             try:
-                return self._send(method, path, body() if body else None, headers or {})
+                return call()
             except APIError as exc:
                 delay = attempts.retry_delay(exc)
                 if delay is None:
