@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .engine import Outcome, Stats
+from .run_state import Outcome, Stats
 
 BAR_WIDTH = 24
 
