@@ -16,9 +16,7 @@ second merge of that part that skips the ids already ``ok``.
 
 from __future__ import annotations
 
-import gc
 import os
-import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -30,13 +28,15 @@ from ..reader import Defaults, InputError, Item
 from ..records import records_for
 from ..writer import FdSink, RecordWriter
 from . import lookup, results, state as st
+from .merging import KILL_ENV, Progress, count_merged, kill_point, tally, write_part
 from .parts import CHAT, MAX_BYTES, MAX_LINES, Splitter, endpoint_of_input, urls_for
 from .state import JobState, Part
 
 FIRST_POLL = 1.0          # seconds before the first poll; doubles up to poll_interval
 CREATE_TRIES = 3
-WRITE_CHUNK = 512         # records per write while merging
-KILL_ENV = "LLMCLI_REMOTE_KILL_AT"   # tests: SIGKILL the process at a named step
+# Progress (what on_progress receives) and the kill hook stay importable from here.
+__all__ = ["CREATE_TRIES", "FIRST_POLL", "KILL_ENV", "Progress", "RemoteSpec", "Runner",
+           "kill_point", "reattach_ids", "st_ids"]
 
 
 @dataclass
@@ -55,27 +55,6 @@ class RemoteSpec:
     poll_interval: float = 60.0
     resume: bool = False
     force: bool = False
-
-
-@dataclass
-class Progress:
-    """The job as the last polls saw it."""
-
-    parts: int = 0
-    merged: int = 0
-    total: int = 0          # requests in live batches
-    completed: int = 0
-    failed: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)
-    ok_records: int = 0
-    failed_records: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-
-
-def kill_point(step: str) -> None:
-    """Die here, as ``kill -9`` would, when the test hook names this step."""
-    if os.environ.get(KILL_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Runner:
@@ -332,18 +311,10 @@ class Runner:
 
     def _tally(self) -> None:
         assert self.state is not None
-        p = self.progress
-        p.parts = sum(1 for part in self.state.parts if part.stage != "void")
-        p.merged = sum(1 for part in self.state.parts if part.stage == "merged")
         live = self._live()
-        p.total = sum(part.counts.get("total") or part.lines for part in live)
-        p.completed = sum(part.counts.get("completed") or 0 for part in live)
-        p.failed = sum(part.counts.get("failed") or 0 for part in live)
-        p.statuses = {}
-        for part in live:
-            p.statuses[part.status or "?"] = p.statuses.get(part.status or "?", 0) + 1
+        tally(self.progress, self.state.parts, live)
         if self.on_progress is not None and live:
-            self.on_progress(p)
+            self.on_progress(self.progress)
 
     def _merge_ready(self) -> None:
         """Merge ended parts in part order: a part waits for the ones before it."""
@@ -363,57 +334,17 @@ class Runner:
                     os.close(fd)
                     files.append(path)
                     self.api.download(file_id, path)
-            stats = self._write_part(part, files)
+            stats = write_part(part, files, source=self.spec.input, fmt=self.format,
+                               done=self.existing.done, records=self._records,
+                               endpoint=self.endpoint, write=self._write)
+            self.merged_now.append(part)
+            count_merged(self.progress, stats)
         finally:
             for path in files:
                 os.unlink(path)
         part.stage = "merged"
         self._save()
         self._tally()
-        return stats
-
-    def _write_part(self, part: Part, files: list[str]) -> results.MergeStats:
-        # Each result line makes a few dozen short-lived containers and no cycles: the
-        # cyclic collector would run every ~700 of them for nothing (a third of the time).
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return self._write_records(part, files)
-        finally:
-            if enabled:
-                gc.enable()
-
-    def _write_records(self, part: Part, files: list[str]) -> results.MergeStats:
-        batch = {"status": part.status, "errors": part.errors}
-        missing = results.missing_reason(batch)
-        refused = results.validation_errors(batch)
-        found = results.ResultStream(files)
-        convert = results.Converter(self._records, self.endpoint,
-                                    part.seconds * 1000)
-        stats = results.MergeStats()
-        done = self.existing.done if len(self.existing.done) else None
-        chunk: list[bytes] = []
-        item = Item(0, 0, "", None)     # one Item, refilled per line: the hot loop
-        for position, (line, key) in enumerate(results.members(self.spec.input, self.format,
-                                                               part), 1):
-            if done is not None and key in done:
-                continue
-            why = ("invalid_request", refused[position]) if position in refused else missing
-            item.line, item.id = line, key
-            chunk.append(convert.record(item, found.take(key), why, stats))
-            if position == 1:
-                self._write(chunk.pop())
-                kill_point("download")
-            elif len(chunk) >= WRITE_CHUNK:     # whole lines, many per write
-                self._write(b"".join(chunk))
-                chunk.clear()
-        if chunk:
-            self._write(b"".join(chunk))
-        self.merged_now.append(part)
-        self.progress.ok_records += stats.ok
-        self.progress.failed_records += stats.failed
-        for kind, n in stats.errors.items():
-            self.progress.errors[kind] = self.progress.errors.get(kind, 0) + n
         return stats
 
     # -- status and cancel -----------------------------------------------------
