@@ -139,11 +139,11 @@ class AnthropicStream:
     def apply(self, data: str, event: Optional[str] = None) -> Optional[str]:
         """One event; returns the text of a `text_delta`."""
         if data.startswith(_FIRST_BLOCK) and data.endswith('"}}'):   # once per token
-            text = data[len(_FIRST_BLOCK):-3]
-            if "\\" not in text and '"' not in text:   # nothing to unescape: that is it
-                if text:
-                    self.parts.append(text)
-                return text or None
+            first = data[len(_FIRST_BLOCK):-3]
+            if "\\" not in first and '"' not in first:   # nothing to unescape: that is it
+                if first:
+                    self.parts.append(first)
+                return first or None
         if data.startswith(_TEXT_DELTA):   # read only its text
             text = _delta_text(data)
             if text is not None:
