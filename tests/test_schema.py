@@ -252,3 +252,8 @@ def test_max_time_bounds_the_command_with_its_schema_re_asks(api_env):
         took = time.monotonic() - started
     assert done.returncode == 6, done.stderr
     assert "total time budget of 1s" in done.stderr and took < 1.8
+
+
+def test_a_schema_file_without_end_is_refused_not_read_into_memory(cli):
+    done = cli("chat", "--schema", "/dev/zero", "hi")
+    assert done.returncode == 2 and "over 4 MB" in done.stderr, done.stderr
