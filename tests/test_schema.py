@@ -257,3 +257,10 @@ def test_max_time_bounds_the_command_with_its_schema_re_asks(api_env):
 def test_a_schema_file_without_end_is_refused_not_read_into_memory(cli):
     done = cli("chat", "--schema", "/dev/zero", "hi")
     assert done.returncode == 2 and "over 4 MB" in done.stderr, done.stderr
+
+
+def test_the_up_front_check_stays_liberal():
+    """Gemini's capital types and 10.0 for a length are taken, as before the check."""
+    load_schema(json.dumps({"type": "OBJECT", "properties": {"a": {"type": "STRING"}}}))
+    schema = load_schema(json.dumps({"type": "string", "maxLength": 3.0}))
+    assert errors("abcd", schema) == ["$: 4 characters, more than maxLength 3"]

@@ -108,7 +108,9 @@ def _is_number(value: Any) -> bool:
 def _keyword_problems(node: dict[str, Any], root: Any) -> Iterator[str]:
     """What is wrong with the keywords of one schema object (their own type only)."""
     kinds = node.get("type", [])
-    if not all(k in _TYPES for k in (kinds if isinstance(kinds, list) else [kinds])):
+    # Gemini's docs spell types in capitals (STRING): taken, as the validator takes them
+    if not all(isinstance(k, str) and k.lower() in _TYPES
+               for k in (kinds if isinstance(kinds, list) else [kinds])):
         yield f"type must be one of {', '.join(_TYPES)} (or a list of them), not {json.dumps(kinds)}"
     for key in ("properties", "$defs", "definitions"):
         if not isinstance(node.get(key, {}), dict):
@@ -126,7 +128,7 @@ def _keyword_problems(node: dict[str, Any], root: Any) -> Iterator[str]:
         yield "multipleOf must be a number above 0"
     for key in ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"):
         value = node.get(key, 0)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if not _is_number(value) or value < 0 or value != int(value):   # 10.0 is 10
             yield f"{key} must be a whole number, 0 or more"
     yield from _pattern_and_ref_problems(node, root)
 
@@ -414,6 +416,7 @@ def _check_number(value: float, schema: dict[str, Any], path: str) -> Iterator[s
 def _bounds(size: int, schema: dict[str, Any], low: str, high: str, path: str,
             unit: str) -> Iterator[str]:
     lo, hi = schema.get(low), schema.get(high)
+    lo, hi = (int(b) if _is_number(b) else None for b in (lo, hi))
     if isinstance(lo, int) and size < lo:
         yield f"{path}: {size} {unit}, fewer than {low} {lo}"
     if isinstance(hi, int) and size > hi:
