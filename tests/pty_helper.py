@@ -11,6 +11,7 @@ import re
 import select
 import signal
 import struct
+import subprocess
 import sys
 import termios
 import time
@@ -19,23 +20,30 @@ from typing import Optional
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|\r")
 
 
+def _take_terminal() -> None:
+    """In the child, after setsid: the pty on stdin becomes the controlling terminal,
+    so Ctrl-C reaches the program as SIGINT. ^C must work even when the tests run in a
+    background job, whose children inherit SIGINT ignored (tests/harness.interruptible)."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Terminal:
     """A child process on a pty: ``send`` keystrokes, ``expect`` text on its screen."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Optional[str] = None) -> None:
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:   # the child: exec at once, whatever happens
-            try:
-                # A wide screen, so that readline never scrolls a long line sideways.
-                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 400, 0, 0))
-                if cwd:
-                    os.chdir(cwd)
-                # ^C must reach the program even when the tests run in a background job,
-                # whose children inherit SIGINT ignored (tests/harness.py, interruptible).
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                os.execve(argv[0], argv, env)
-            finally:
-                os._exit(127)
+        # openpty + subprocess, not pty.fork: os.fork in pytest's threaded process is
+        # deprecated (a warning on 3.12+), subprocess's fork-exec is not.
+        self.fd, child_fd = pty.openpty()
+        # A wide screen, so that readline never scrolls a long line sideways.
+        fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 400, 0, 0))
+        try:
+            proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=child_fd, stdout=child_fd,
+                                    stderr=child_fd, start_new_session=True,
+                                    preexec_fn=_take_terminal)
+        finally:
+            os.close(child_fd)
+        self.pid = proc.pid
         self.seen = b""       # everything read so far, escapes and \r stripped
         self.pos = 0          # where the next expect starts looking
         self.status: Optional[int] = None

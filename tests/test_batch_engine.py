@@ -128,6 +128,23 @@ def test_throttle_follows_ratelimit_headers() -> None:
     assert throttle.pause_until == pytest.approx(clock.now + 45)
 
 
+def test_throttle_follows_anthropic_ratelimit_headers_with_rfc3339_resets() -> None:
+    """Anthropic names its headers the other way round and sends the reset as a time."""
+    import datetime
+
+    clock = FakeClock()
+    throttle = Throttle(4, clock=clock, sleep=clock.sleep)
+    throttle.active = 2
+    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=30)
+    reset = soon.isoformat().replace("+00:00", "Z")
+    throttle.headers({"anthropic-ratelimit-requests-remaining": "3",
+                      "anthropic-ratelimit-requests-reset": reset})
+    assert throttle.pause_until == 0.0
+    throttle.headers({"anthropic-ratelimit-output-tokens-remaining": "10",
+                      "anthropic-ratelimit-output-tokens-reset": reset})
+    assert throttle.pause_until == pytest.approx(clock.now + 30, abs=2)
+
+
 def test_estimate_tokens_counts_prompt_and_reply_budget() -> None:
     body = {"messages": [{"role": "user", "content": "x" * 400}], "max_tokens": 50}
     assert estimate_tokens(body, 256) == 100 + 4 + 50

@@ -163,14 +163,18 @@ class Throttle:
         self.headers(response.headers)
 
     def headers(self, headers: Mapping[str, str]) -> None:
-        """Follow ``x-ratelimit-remaining-*``: when what remains is no more than the
-        requests (or their tokens) already in flight, pause until the window resets."""
-        remaining = headers.get("x-ratelimit-remaining-requests")
-        if remaining is not None and _int(remaining) < self.active:
-            self._pause_for(headers.get("x-ratelimit-reset-requests"))
-        remaining = headers.get("x-ratelimit-remaining-tokens")
-        if remaining is not None and _int(remaining) < self.active * self.completion_estimate:
-            self._pause_for(headers.get("x-ratelimit-reset-tokens"))
+        """Follow the rate-limit headers (OpenAI's ``x-ratelimit-remaining-*``,
+        Anthropic's ``anthropic-ratelimit-*-remaining``): when what remains is no more
+        than the requests (or their tokens) already in flight, pause until the window
+        resets."""
+        for remaining_name, reset_name, unit in _RATE_HEADERS:
+            remaining = headers.get(remaining_name)
+            if remaining is None:
+                continue
+            in_flight = self.active if unit == "requests" else \
+                self.active * self.completion_estimate
+            if _int(remaining) < in_flight:
+                self._pause_for(headers.get(reset_name))
 
     def _pause_for(self, reset: Optional[str]) -> None:
         """Pause until the window resets, but no longer than a ``Retry-After`` would be
@@ -183,6 +187,18 @@ class Throttle:
             seconds = self.policy.max_retry_after
         if seconds:
             self.pause_until = max(self.pause_until, self._clock() + seconds)
+
+
+# (remaining header, its reset header, what it counts). The reset is a duration
+# (OpenAI: "6m0s") or a time (Anthropic: RFC 3339); parse_duration reads both.
+_RATE_HEADERS = (
+    ("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "requests"),
+    ("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", "tokens"),
+    ("anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset", "requests"),
+    ("anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-reset",
+     "tokens"),
+    ("anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset", "tokens"),
+)
 
 
 def _int(text: str) -> float:
