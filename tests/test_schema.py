@@ -187,6 +187,7 @@ def test_the_test_server_refuses_what_openai_refuses():
     ({"type": "object", "properties": {"a": {"allOf": 5}}}, "allOf must be an array"),
     ({"type": "object", "properties": ["a"]}, "properties must be an object"),
     ({"type": "integer", "multipleOf": 0}, "multipleOf"),
+    ({"type": "string", "maxLength": float("inf")}, "maxLength must be"),
     ({"type": "strnig"}, "type must be one of"),
     ({"type": "object", "properties": {"a": {"$ref": "#/$defs/none"}}}, "points at nothing"),
 ])

@@ -128,7 +128,7 @@ def _keyword_problems(node: dict[str, Any], root: Any) -> Iterator[str]:
         yield "multipleOf must be a number above 0"
     for key in ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"):
         value = node.get(key, 0)
-        if not _is_number(value) or value < 0 or value != int(value):   # 10.0 is 10
+        if _whole(value) is None or value < 0 or value != int(value):   # 10.0 is 10
             yield f"{key} must be a whole number, 0 or more"
     yield from _pattern_and_ref_problems(node, root)
 
@@ -413,10 +413,14 @@ def _check_number(value: float, schema: dict[str, Any], path: str) -> Iterator[s
         yield f"{path}: {value} is not a multiple of {step}"
 
 
+def _whole(bound: Any) -> Optional[int]:
+    """A length bound: 10 or 10.0 (checked up front: never 2.5)."""
+    return int(bound) if _is_number(bound) and math.isfinite(bound) else None
+
+
 def _bounds(size: int, schema: dict[str, Any], low: str, high: str, path: str,
             unit: str) -> Iterator[str]:
-    lo, hi = schema.get(low), schema.get(high)
-    lo, hi = (int(b) if _is_number(b) else None for b in (lo, hi))
+    lo, hi = _whole(schema.get(low)), _whole(schema.get(high))
     if isinstance(lo, int) and size < lo:
         yield f"{path}: {size} {unit}, fewer than {low} {lo}"
     if isinstance(hi, int) and size > hi:
