@@ -212,3 +212,10 @@ def test_an_endless_attachment_is_refused_at_the_limit_not_read_into_memory(cli)
         load("-", _EndlessStdin(), limits=small)
     done = cli("chat", "-a", "/dev/zero", "hi")
     assert done.returncode == 2 and "over the 32.0 MB limit" in done.stderr
+
+
+def test_prompt_dash_and_attach_dash_is_one_clear_usage_error(cli):
+    """Both read stdin: the error says so (it blamed a --no-stdin nobody gave)."""
+    done = cli("chat", "-a", "-", "-", input="data\n")
+    assert done.returncode == 2 and "both read stdin" in done.stderr
+    assert "--no-stdin" not in done.stderr

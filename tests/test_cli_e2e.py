@@ -416,3 +416,13 @@ def test_the_key_never_appears_in_batch_output_or_summary(leaky_env, tmp_path, o
     everything = done.stdout + done.stderr + files
     assert API_KEY not in everything
     assert API_KEY[-4:] in files   # the server's echoes are there, masked
+
+
+@pytest.mark.parametrize("flag", ["--messages", "--conversation"])
+def test_an_endless_messages_file_is_one_usage_line_not_memory_error(cli, server, flag):
+    """/dev/zero (or a runaway file) is refused after a bounded read, nothing sent."""
+    before = server.stats()["requests"]
+    done = cli("chat", flag, "/dev/zero", "hi", timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "larger than" in done.stderr and "please report" not in done.stderr
+    assert server.stats()["requests"] == before

@@ -117,6 +117,29 @@ def test_profile_sits_above_openai_env_and_below_llmcli_env(write: Any) -> None:
     assert (settings["model"], settings.sources["model"]) == ("qwen", "env:LLMCLI_MODEL")
 
 
+@pytest.mark.parametrize("api", ["gemini", "anthropic"])
+def test_openai_env_never_hides_a_native_dialect_s_file_settings(write: Any, api: str) -> None:
+    """OPENAI_BASE_URL/OPENAI_API_KEY in the shell are OpenAI's: for a file that says
+    `api: gemini`, its own base_url and api_key_env hold, not the dialect's default host."""
+    path = write(f"""\
+        api: {api}
+        base_url: http://127.0.0.1:9/v1beta
+        api_key_env: MY_NATIVE_KEY
+    """)
+    settings = load(config=path, OPENAI_BASE_URL="http://oa.test/v1", OPENAI_API_KEY="sk-oa-x" * 3,
+                    MY_NATIVE_KEY="native-key-0123456789")
+    assert settings["base_url"] == "http://127.0.0.1:9/v1beta"
+    assert settings.sources["base_url"] == f"file {path}"
+    assert settings.api_key() == "native-key-0123456789"
+
+
+def test_openai_env_still_sets_openai_chat_over_the_file(write: Any) -> None:
+    path = write("base_url: http://file.test/v1\n")
+    settings = load(config=path, OPENAI_BASE_URL="http://oa.test/v1", OPENAI_API_KEY="sk-oa-x" * 3)
+    assert settings["base_url"] == "http://oa.test/v1"
+    assert settings.api_key() == "sk-oa-x" * 3
+
+
 @pytest.mark.parametrize("var, raw, name, value", [
     ("LLMCLI_MAX_RETRIES", "5", "max_retries", 5),
     ("LLMCLI_TIMEOUT", "2.5", "timeout", 2.5),

@@ -105,8 +105,8 @@ def test_save_keeps_the_mode_of_an_existing_file(tmp_path: Path):
 
 def test_a_conversation_or_param_nested_too_deeply_is_a_usage_error(cli, tmp_path):
     conv = tmp_path / "deep.json"
-    conv.write_text("[" * 100_000 + "]" * 100_000)
+    conv.write_text("[" * 200_000 + "]" * 200_000)
     done = cli("chat", "--conversation", str(conv), "hi")
     assert done.returncode == 2 and "nested too deeply" in done.stderr, done.stderr
-    done = cli("chat", "--param", "x=" + "[" * 100_000 + "]" * 100_000, "hi")
+    done = cli("chat", "--param", "x=" + "[" * 200_000 + "]" * 200_000, "hi")
     assert done.returncode == 2 and "nested too deeply" in done.stderr, done.stderr

@@ -170,6 +170,19 @@ def test_max_cost_needs_a_known_price_and_a_bound(cli, priced, tmp_path):
     assert unbounded.returncode == 9 and "no max_tokens" in unbounded.stderr
 
 
+def test_max_cost_stops_before_a_pdf_it_cannot_bound(cli, priced, server, tmp_path):
+    """A PDF's pages are billed but not estimated (0 tokens): admitting it would let a
+    run pass --max-cost (measured: $0.60 spent under --max-cost 0.5)."""
+    (tmp_path / "doc.pdf").write_bytes(b"%PDF-1.4\n" + b"x" * 100)
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"prompt": "read", "attachments": [str(tmp_path / "doc.pdf")]}) + "\n")
+    before = server.stats()["total_requests"]
+    done = cli("batch", str(src), "-o", str(tmp_path / "out.jsonl"), "--max-tokens", "5",
+               "--max-cost", "1")
+    assert done.returncode == 9 and "attaches a PDF" in done.stderr, done.stderr
+    assert server.stats()["total_requests"] == before
+
+
 def test_dry_run_prints_the_figures_and_sends_nothing(cli, priced, server, tmp_path):
     prompts = ["hello world", "a" * 40, "é" * 10]
     src = tmp_path / "in.jsonl"

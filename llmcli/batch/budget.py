@@ -41,6 +41,10 @@ class Budget:
         if bound is None:
             self.refusal = "an item has no max_tokens: --max-cost cannot bound its reply"
             return None
+        if _has_file(body):
+            self.refusal = ("an item attaches a PDF, whose tokens are not estimated "
+                            "(llmcli docs cost): --max-cost cannot bound it")
+            return None
         worst = price.worst_case(prompt_tokens(body) * PROMPT_MARGIN, bound)
         if self.spent + self.reserved + worst > self.limit:
             self.refusal = (f"the next request could cost up to ${worst:.4f}, and "
@@ -55,3 +59,14 @@ class Budget:
         when the server reported no usage, or a failure cost nothing)."""
         self.reserved = max(self.reserved - worst, 0.0)
         self.spent += worst if cost is None else cost
+
+
+def _has_file(body: Mapping[str, Any]) -> bool:
+    """Whether a message carries a file part (a PDF): it is billed by its pages, which
+    the estimate does not count, so the reservation would be no bound at all."""
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and any(isinstance(p, dict) and p.get("type") == "file"
+                                             for p in content):
+            return True
+    return False

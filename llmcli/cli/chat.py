@@ -98,6 +98,9 @@ def _turn(settings: Any, stream: bool, prompt: Optional[str], system: Optional[s
                     refs=refs, attach=asks.attach)
         return
     schema = sc.read_schema(asks.schema) if asks.schema is not None else None
+    if prompt == "-" and "-" in asks.attach:
+        raise typer.BadParameter("PROMPT '-' and -a - both read stdin, which can be read "
+                                 "only once", param_hint="PROMPT")
     attachments = sc.read_attachments(asks.attach, settings) if asks.attach else []
     # -c needs a new prompt (or attachments): the kept conversation ends with a reply
     text = gather_prompt(prompt, no_stdin=no_stdin or "-" in asks.attach,

@@ -112,13 +112,29 @@ def without_stream_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
+# A conversation or messages file larger than this is refused, not read whole: a path
+# such as /dev/zero or a runaway file must end in one line, not in MemoryError. The
+# attachments a conversation holds are kept by reference, so real files stay small.
+MAX_MESSAGES_BYTES = 256 * 1024 * 1024
+
+
+def read_limited(path: Path, limit: int, hint: str) -> str:
+    """The text of ``path``, or a usage error when it is longer than ``limit`` bytes."""
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise typer.BadParameter(f"{path} is larger than {limit // (1024 * 1024)} MB",
+                                 param_hint=hint)
+    return data.decode("utf-8")
+
+
 def load_messages(path: Optional[Path], *, hint: str = "--messages") -> list[dict[str, Any]]:
     """``--messages FILE`` (or ``--conversation FILE``, named by ``hint``): a JSON list
     of messages in the API's own shape."""
     if path is None:
         return []
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_limited(path, MAX_MESSAGES_BYTES, hint))
     except OSError as exc:
         raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint=hint)
     except ValueError as exc:

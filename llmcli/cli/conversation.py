@@ -78,7 +78,9 @@ def load_conversation(path: Path, refs: Optional[dict[int, Any]] = None) -> Mess
     from . import common as c
 
     try:
-        empty = not path.read_text(encoding="utf-8").strip()
+        with open(path, "rb") as handle:   # not read whole here: it may be /dev/zero
+            head = handle.read(4096)
+        empty = len(head) < 4096 and not head.strip()
     except FileNotFoundError:
         return []
     except (OSError, ValueError):

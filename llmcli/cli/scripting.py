@@ -23,6 +23,9 @@ SchemaRetries = Annotated[int, typer.Option("--schema-retries", min=0, metavar="
 Attach = Annotated[Optional[list[str]], typer.Option("-a", "--attach", metavar="PATH|URL", help="Attach an image (PNG, JPEG, WebP, GIF), a PDF, a text file, an image URL, or '-' (stdin); repeatable.", rich_help_panel=_REQ)]
 
 
+MAX_SCHEMA_BYTES = 4 * 2**20    # structured-output APIs take schemas of kilobytes
+
+
 class Asks:
     """What `chat`/`stream` were asked for beyond a plain prompt."""
 
@@ -40,7 +43,12 @@ def read_schema(value: str) -> dict[str, Any]:
         text, source = value, "--schema"
     else:
         try:
-            text, source = Path(value).read_text(encoding="utf-8"), value
+            with open(value, "rb") as f:     # bounded: --schema /dev/zero must not eat memory
+                data = f.read(MAX_SCHEMA_BYTES + 1)
+            if len(data) > MAX_SCHEMA_BYTES:
+                raise typer.BadParameter(f"{value} is over {MAX_SCHEMA_BYTES // 2**20} MB: not "
+                                         "a JSON Schema", param_hint="--schema")
+            text, source = data.decode("utf-8"), value
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise typer.BadParameter(f"cannot read {value}: {reason}", param_hint="--schema")

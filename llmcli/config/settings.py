@@ -268,6 +268,7 @@ def load_settings(*, config: Optional[str] = None, profile: Optional[str] = None
     sources = {name: "default" for name in SCHEMA}
     top, profiles = _validate_file(cfg) if cfg else ({}, {})
     _apply(values, sources, _layer(top, f"file {path}"))
+    below_openai_env = {name: (values[name], sources[name]) for name in OPENAI_SHADOWED}
     _apply(values, sources, _env_layer(env, OPENAI_ENV))
     chosen = profile or env.get("LLMCLI_PROFILE") or (cfg.data.get("default_profile") if cfg else None)
     if chosen:
@@ -278,6 +279,7 @@ def load_settings(*, config: Optional[str] = None, profile: Optional[str] = None
     llmcli_env = {f"LLMCLI_{name.upper()}": name for name in ENV_PARSERS}
     _apply(values, sources, _env_layer(env, llmcli_env))
     _apply(values, sources, _layer(flags or {}, "flag"))
+    _drop_openai_env_for_native(values, sources, below_openai_env)
     settings = Settings(values, sources, path, cfg is not None, chosen, sorted(profiles), environ)
     if cfg is not None:
         settings.warnings.extend(_exposed_key(cfg))
@@ -303,6 +305,22 @@ def _exposed_key(cfg: ConfigFile) -> list[str]:
 
 
 Layer = dict[str, tuple[Any, str]]   # name -> (value, where it came from)
+OPENAI_SHADOWED = ("base_url",) + KEY_FIELDS   # what an OPENAI_* variable may set
+
+
+def _drop_openai_env_for_native(values: dict[str, Any], sources: dict[str, str],
+                                below: Layer) -> None:
+    """OPENAI_BASE_URL and OPENAI_API_KEY are OpenAI's: when the run speaks another
+    API (Anthropic, Gemini), what they set is taken back and the layer below them
+    (the file's top level, or the default) shows through, so a file's ``base_url`` or
+    ``api_key_env`` is not lost to a variable that was never meant for it."""
+    if spec(values.get("api") or DEFAULT_API).key_env == "OPENAI_API_KEY":
+        return
+    if sources.get("base_url", "").startswith("env:OPENAI_"):
+        values["base_url"], sources["base_url"] = below["base_url"]
+    if any(sources.get(k, "").startswith("env:OPENAI_") for k in KEY_FIELDS):
+        for k in KEY_FIELDS:
+            values[k], sources[k] = below[k]
 
 
 def _layer(mapping: Mapping[str, Any], source: str) -> Layer:

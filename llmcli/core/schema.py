@@ -108,7 +108,9 @@ def _is_number(value: Any) -> bool:
 def _keyword_problems(node: dict[str, Any], root: Any) -> Iterator[str]:
     """What is wrong with the keywords of one schema object (their own type only)."""
     kinds = node.get("type", [])
-    if not all(k in _TYPES for k in (kinds if isinstance(kinds, list) else [kinds])):
+    # Gemini's docs spell types in capitals (STRING): taken, as the validator takes them
+    if not all(isinstance(k, str) and k.lower() in _TYPES
+               for k in (kinds if isinstance(kinds, list) else [kinds])):
         yield f"type must be one of {', '.join(_TYPES)} (or a list of them), not {json.dumps(kinds)}"
     for key in ("properties", "$defs", "definitions"):
         if not isinstance(node.get(key, {}), dict):
@@ -126,7 +128,7 @@ def _keyword_problems(node: dict[str, Any], root: Any) -> Iterator[str]:
         yield "multipleOf must be a number above 0"
     for key in ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"):
         value = node.get(key, 0)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if _whole(value) is None or value < 0 or value != int(value):   # 10.0 is 10
             yield f"{key} must be a whole number, 0 or more"
     yield from _pattern_and_ref_problems(node, root)
 
@@ -411,9 +413,14 @@ def _check_number(value: float, schema: dict[str, Any], path: str) -> Iterator[s
         yield f"{path}: {value} is not a multiple of {step}"
 
 
+def _whole(bound: Any) -> Optional[int]:
+    """A length bound: 10 or 10.0 (checked up front: never 2.5)."""
+    return int(bound) if _is_number(bound) and math.isfinite(bound) else None
+
+
 def _bounds(size: int, schema: dict[str, Any], low: str, high: str, path: str,
             unit: str) -> Iterator[str]:
-    lo, hi = schema.get(low), schema.get(high)
+    lo, hi = _whole(schema.get(low)), _whole(schema.get(high))
     if isinstance(lo, int) and size < lo:
         yield f"{path}: {size} {unit}, fewer than {low} {lo}"
     if isinstance(hi, int) and size > hi:
