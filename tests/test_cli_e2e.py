@@ -426,3 +426,18 @@ def test_an_endless_messages_file_is_one_usage_line_not_memory_error(cli, server
     assert done.returncode == 2, done.stderr
     assert "larger than" in done.stderr and "please report" not in done.stderr
     assert server.stats()["requests"] == before
+
+
+@pytest.mark.parametrize("command", ["chat", "batch"])
+def test_credentials_in_base_url_do_not_replace_the_key(cli, server, api_env, tmp_path, command):
+    """`user:pw@` in base_url would become Basic auth in the Authorization header that
+    carries the key (httpx: sent instead of the key; aiohttp: request refused)."""
+    url = server.base_url.replace("http://", "http://alice:pw@")
+    if command == "chat":
+        done = cli("chat", "--base-url", url, "hi")
+    else:
+        (tmp_path / "in.txt").write_text("one\ntwo\n")
+        done = cli("batch", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
+                   "--base-url", url)
+    assert done.returncode == 0, done.stderr
+    assert "pw" not in done.stderr

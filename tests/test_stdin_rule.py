@@ -67,6 +67,16 @@ def test_a_silent_open_stdin_fails_within_the_bound_and_sends_nothing(api_env, s
     assert server.stats()["total_requests"] == before
 
 
+def test_max_time_caps_the_wait_for_a_silent_stdin(api_env, server):
+    """--max-time bounds the whole command, the stdin wait included."""
+    env = dict(api_env, LLMCLI_STDIN_WAIT="30")
+    started = time.monotonic()
+    code, out, err = finish(spawn(env, "chat", "--max-time", "0.5", "hi"))
+    assert code == 2 and out == ""
+    assert "within 0.5s (--max-time)" in err
+    assert time.monotonic() - started < 10
+
+
 @pytest.mark.parametrize("option", ["--messages", "--conversation"])
 def test_messages_and_a_silent_stdin_fail_rather_than_send_without_it(api_env, server,
                                                                      tmp_path, option):

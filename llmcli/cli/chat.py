@@ -104,7 +104,8 @@ def _turn(settings: Any, stream: bool, prompt: Optional[str], system: Optional[s
     attachments = sc.read_attachments(asks.attach, settings) if asks.attach else []
     # -c needs a new prompt (or attachments): the kept conversation ends with a reply
     text = gather_prompt(prompt, no_stdin=no_stdin or "-" in asks.attach,
-                         has_messages=(bool(history) and not continue_last) or bool(attachments))
+                         has_messages=(bool(history) and not continue_last) or bool(attachments),
+                         max_time=settings["max_time"] or None)
     body = build_body(settings, text, system, temperature, max_tokens, param, history,
                       stream=stream)
     body = sc.shape_body(body, text, attachments, schema, refs)

@@ -87,18 +87,19 @@ def wait_seconds() -> float:
     return wait if math.isfinite(wait) and wait >= 0 else DEFAULT_WAIT
 
 
-def silent_stdin_error(wait: float) -> click.UsageError:
+def silent_stdin_error(wait: float, bound: str = WAIT_ENV) -> click.UsageError:
     """The usage error for a stdin that stayed open with nothing on it."""
     return click.UsageError(
-        f"stdin is open but nothing arrived on it within {wait:g}s ({WAIT_ENV}), so "
+        f"stdin is open but nothing arrived on it within {wait:g}s ({bound}), so "
         "nothing was sent: pass --no-stdin if stdin is not input, or '-' as PROMPT to "
         "wait for stdin as long as it takes")
 
 
-def gather_prompt(prompt: Optional[str], *, no_stdin: bool,
-                  has_messages: bool = False) -> Optional[str]:
+def gather_prompt(prompt: Optional[str], *, no_stdin: bool, has_messages: bool = False,
+                  max_time: Optional[float] = None) -> Optional[str]:
     """The prompt text after applying the rule above. ``has_messages``: the messages
-    of ``--messages``/``--conversation`` are there to send, so no prompt is needed."""
+    of ``--messages``/``--conversation`` are there to send, so no prompt is needed.
+    ``max_time`` (--max-time bounds the whole command) caps the wait for stdin."""
     if prompt == "-":
         if no_stdin:
             raise typer.BadParameter("PROMPT is '-' (stdin) but --no-stdin was given")
@@ -106,9 +107,11 @@ def gather_prompt(prompt: Optional[str], *, no_stdin: bool,
     check_prompt(prompt)
     piped: Optional[str] = None
     if not no_stdin and not stdin_is_tty():
-        wait = wait_seconds()
+        wait, bound = wait_seconds(), WAIT_ENV
+        if max_time and max_time < wait:
+            wait, bound = max_time, "--max-time"
         if not stdin_ready(wait):
-            raise silent_stdin_error(wait)
+            raise silent_stdin_error(wait, bound)
         piped = read_stdin()
     text = _join(prompt, piped)
     if text is None and not has_messages:

@@ -38,7 +38,10 @@ class ClientOptions:
     def url(self, path: str) -> str:
         """The absolute URL of an API path such as ``/chat/completions``; a query
         string in ``base_url`` is left out here and sent by :meth:`query_params`."""
-        return self.base_url.split("?", 1)[0].split("#", 1)[0].rstrip("/") + path
+        base = self.base_url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+        if self.api_key and self.auth_header.lower() == "authorization" and "@" in base:
+            base = _without_userinfo(base)
+        return base + path
 
     def shown_url(self) -> str:
         """``base_url`` as it may be printed: credentials in it masked."""
@@ -112,6 +115,21 @@ def _credential_parts(value: str) -> list[str]:
     if token.strip() and scheme.isalpha():
         parts.append(token.strip())
     return parts
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without ``user:password@``. The key goes in Authorization; httpx and
+    aiohttp would turn URL credentials into Basic auth in that same header (httpx
+    replacing the key with them, aiohttp refusing the request), so the key wins."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def url_password(url: str) -> list[str]:
