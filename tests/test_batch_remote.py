@@ -112,6 +112,31 @@ def test_remote_equals_local(env: dict[str, str], tmp_path: Path, bserver) -> No
     assert records(tmp_path / "remote.jsonl")[-1]["error"]["status"] == 400
 
 
+@pytest.mark.parametrize("api", ["openai-chat", "anthropic"])
+def test_schemas_are_checked_as_local_batch_checks_them(env: dict[str, str], tmp_path: Path,
+                                                        api: str) -> None:
+    """A per-line schema: a reply that does not match is a failed record (exit 7), a
+    matching one carries `parsed`, exactly as in a local run of the same input."""
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"],
+              "additionalProperties": False}
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in [
+        {"prompt": "bad #invalid-json", "schema": schema}, {"prompt": "good", "schema": schema},
+        {"prompt": "plain"}]))
+    env = dict(env, ANTHROPIC_API_KEY=API_KEY) if api == "anthropic" else env
+    runs = {}
+    for where, extra in (("remote", ("--remote", *FAST)), ("local", ())):
+        out = tmp_path / f"{where}.jsonl"
+        done = run_cli("--api", api, "batch", str(source), "-o", str(out), *extra,
+                       "--base-url", env["OPENAI_BASE_URL"], env=env)
+        assert done.returncode == 7, done.stderr
+        runs[where] = [(r["id"], r["status"], r["parsed"], (r["error"] or {}).get("type"))
+                       for r in records(out)]
+    assert runs["remote"] == runs["local"]
+    assert [r[1] for r in runs["remote"]] == ["error", "ok", "ok"]
+    assert runs["remote"][0][3] == "schema_validation" and isinstance(runs["remote"][1][2], dict)
+
+
 def test_detach_then_resume(env: dict[str, str], tmp_path: Path, bserver) -> None:
     source = prompts(tmp_path, 5)
     out = tmp_path / "out.jsonl"

@@ -9,7 +9,7 @@ import gc
 import os
 import signal
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ..ids import IdSet
 from ..reader import Item
@@ -63,25 +63,27 @@ def count_merged(progress: Progress, stats: results.MergeStats) -> None:
 
 
 def write_part(part: Part, files: list[str], *, source: str, fmt: str, done: IdSet,
-               records: Any, endpoint: str,
-               write: Callable[[bytes], None]) -> results.MergeStats:
+               records: Any, endpoint: str, write: Callable[[bytes], None],
+               schemas: Optional[dict[int, dict[str, Any]]] = None) -> results.MergeStats:
     """Write one record per item of the ended ``part`` (its items read from the input
     file ``source`` in format ``fmt``, its results from ``files`` on disk) through
-    ``write``, skipping the ids in ``done``; returns what was written."""
+    ``write``, skipping the ids in ``done``; returns what was written. ``schemas``:
+    the request bodies, by input line, whose replies must match a JSON schema."""
     # Each result line makes a few dozen short-lived containers and no cycles: the
     # cyclic collector would run every ~700 of them for nothing (a third of the time).
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _write_records(part, files, source, fmt, done, records, endpoint, write)
+        return _write_records(part, files, source, fmt, done, records, endpoint, write,
+                              schemas or {})
     finally:
         if enabled:
             gc.enable()
 
 
 def _write_records(part: Part, files: list[str], source: str, fmt: str, done_ids: IdSet,
-                   records: Any, endpoint: str,
-                   write: Callable[[bytes], None]) -> results.MergeStats:
+                   records: Any, endpoint: str, write: Callable[[bytes], None],
+                   schemas: dict[int, dict[str, Any]]) -> results.MergeStats:
     batch = {"status": part.status, "errors": part.errors}
     missing = results.missing_reason(batch)
     refused = results.validation_errors(batch)
@@ -96,6 +98,7 @@ def _write_records(part: Part, files: list[str], source: str, fmt: str, done_ids
             continue
         why = ("invalid_request", refused[position]) if position in refused else missing
         item.line, item.id = line, key
+        item.body = schemas.get(line) if schemas else None
         chunk.append(convert.record(item, found.take(key), why, stats))
         if position == 1:
             write(chunk.pop())

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
 from ...core.chat import ChatResult, text_of
-from ...core.errors import APIError, error_kind, status_error
+from ...core.errors import APIError, SchemaValidationError, error_kind, status_error
 from ..reader import Item, line_id, lines_at
+from ..run_state import schema_of
 from .parts import CHAT, EMBEDDINGS, MESSAGES
 from .state import Part
 
@@ -116,9 +117,24 @@ class Converter:
                 except APIError:
                     result = None
                 if result is not None:
-                    stats.ok += 1
-                    return self.records.ok(item, result, 1, self.latency_ms)
+                    return self._ok(item, result, stats)
         return self._other(item, obj, missing, stats)
+
+    def _ok(self, item: Item, result: ChatResult, stats: MergeStats) -> bytes:
+        """A reply's record; with a schema (per line or --schema) the reply is checked
+        as local batch checks it: one that does not match is a failed record."""
+        schema = schema_of(item.body) if item.body else None
+        if schema is None:
+            stats.ok += 1
+            return self.records.ok(item, result, 1, self.latency_ms)
+        from ...core.schema import parse_reply
+
+        try:
+            parsed = parse_reply(result.content, schema, 1, result.request_id)
+        except SchemaValidationError as exc:
+            return self._error(item, exc, stats)
+        stats.ok += 1
+        return self.records.ok(item, result, 1, self.latency_ms, parsed=parsed)
 
     def _other(self, item: Item, obj: Any, missing: tuple[str, str], stats: MergeStats) -> bytes:
         """Everything but the common case: no line, an error, a string body..."""
@@ -151,8 +167,7 @@ class Converter:
             return self._error(item, APIError("the result has no usable body",
                                               type="invalid_response", status=status,
                                               request_id=request_id), stats)
-        stats.ok += 1
-        return self.records.ok(item, result, 1, self.latency_ms)
+        return self._ok(item, result, stats)
 
     def _error(self, item: Item, exc: APIError, stats: MergeStats) -> bytes:
         stats.add_error(error_kind(exc))

@@ -26,6 +26,7 @@ from ...core.errors import APIError
 from .. import reader, resume
 from ..reader import Defaults, InputError, Item
 from ..records import records_for
+from ..run_state import schema_of
 from ..writer import FdSink, RecordWriter
 from . import lookup, results, state as st
 from .merging import KILL_ENV, Progress, count_merged, kill_point, tally, write_part
@@ -127,6 +128,17 @@ class Runner:
     def _items(self) -> Any:
         return reader.read_items(self.spec.input, self.format, self.spec.defaults,
                                  urls=urls_for(self.endpoint))
+
+    def _schema_bodies(self, part: Part) -> Optional[dict[int, dict[str, Any]]]:
+        """The requests of ``part`` that carry a JSON schema (--schema or a line's
+        own), by input line: their replies are checked as local batch checks them.
+        ``None``, without reading the input again, when nothing can carry one."""
+        if "response_format" not in self.spec.defaults.base() and not _mentions_schema(
+                self.spec.input):
+            return None
+        found = {item.line: item.body for item in self._items()
+                 if item.body and part.holds(item.line) and schema_of(item.body) is not None}
+        return found or None
 
     def _save(self) -> None:
         assert self.state is not None
@@ -336,7 +348,8 @@ class Runner:
                     self.api.download(file_id, path)
             stats = write_part(part, files, source=self.spec.input, fmt=self.format,
                                done=self.existing.done, records=self._records,
-                               endpoint=self.endpoint, write=self._write)
+                               endpoint=self.endpoint, write=self._write,
+                               schemas=self._schema_bodies(part))
             self.merged_now.append(part)
             count_merged(self.progress, stats)
         finally:
@@ -373,3 +386,15 @@ def reattach_ids(state: JobState) -> list[str]:
     """Batch ids of the live parts."""
     return [p.batch_id for p in state.parts if p.live and p.batch_id]
 
+
+def _mentions_schema(path: str) -> bool:
+    """Whether the input's bytes name a schema at all (a line's `schema`, or a Batch API
+    body's `response_format`): a fast scan that spares a plain input the full parse."""
+    tail = b""
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            window = tail + chunk
+            if b'"schema"' in window or b'"response_format"' in window:
+                return True
+            tail = chunk[-32:]
+    return False
