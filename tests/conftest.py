@@ -4,6 +4,7 @@ on 127.0.0.1, and the `cli` runner (tests/harness.py: in-process, or a real proc
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,25 @@ from .harness import ROOT, run_cli
 __all__ = ["API_KEY", "ROOT", "run_cli"]
 
 API_KEY = "sk-test-0123456789abcdefWXYZ"   # long enough to be masked as sk-...WXYZ
+
+
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "", None}
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:
+    """Tests never touch the internet: a name that is not this machine is not even
+    looked up (the error is the one a failed lookup gives, so behaviour is the same)."""
+    name = host.decode() if isinstance(host, bytes) else host
+    if name not in _LOCAL_HOSTS and not str(name).startswith("127."):
+        raise socket.gaierror(socket.EAI_NONAME, f"tests resolve no outside host ({name})")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def no_outside_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process runs (most CLI tests) cannot reach a real provider by mistake."""
+    monkeypatch.setattr(socket, "getaddrinfo", _loopback_only)
 
 
 @pytest.fixture(autouse=True)

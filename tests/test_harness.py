@@ -106,3 +106,10 @@ def test_config_dir_follows_the_runs_variables(cli, api_env, tmp_path, process):
     done = cli("config", "path", env=env, process=process)
     assert done.stdout.strip() == str(tmp_path / "elsewhere" / "llmcli" / "config.yaml")
     assert Environment(environ=env).config_dir() == tmp_path / "elsewhere" / "llmcli"
+
+
+def test_an_in_process_run_cannot_reach_an_outside_host(cli) -> None:
+    """conftest's guard: a test that points llmcli at a real provider by mistake fails
+    at the lookup, before any traffic leaves the machine."""
+    done = cli("chat", "--base-url", "https://api.example.com/v1", "--retries", "0", "hi")
+    assert done.returncode == 6 and "tests resolve no outside host" in done.stderr
