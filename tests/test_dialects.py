@@ -149,6 +149,21 @@ def test_responses_parse_text_usage_and_incomplete() -> None:
     assert result.raw["output"][0]["type"] == "reasoning" and result.request_id == "req_1"
 
 
+@pytest.mark.parametrize("api, obj", [
+    ("openai-chat", {"choices": [{"message": {"content": ["x", "y"]}, "finish_reason": "stop"}]}),
+    ("openai-chat", {"choices": [{"message": {"content": [{"type": "text", "text": ["x", "y"]}]},
+                                  "finish_reason": "stop"}]}),
+    ("openai-responses", {"status": "completed", "output": [
+        {"type": "message", "content": [{"type": "output_text", "text": ["x", "y"]}]}]}),
+    ("gemini", {"candidates": [{"content": {"parts": [{"text": ["x", "y"]}]},
+                                "finishReason": "STOP"}]}),
+])
+def test_text_sent_as_a_list_of_strings_is_read_not_dropped(api: str, obj: Any) -> None:
+    """Liberal: a list where a string was documented is the text it holds, not an empty
+    reply with exit 0."""
+    assert parse(api, obj).content == "xy"
+
+
 def test_responses_failed_status_is_an_error() -> None:
     with pytest.raises(ServerError, match="boom"):
         parse("openai-responses", {"status": "failed", "output": [],

@@ -180,13 +180,16 @@ def parse_models(body: bytes, status: int, headers: Mapping[str, str]) -> list[d
 
 
 def text_of(content: Any) -> str:
-    """Message content as text: a string, or the text parts of a content list."""
+    """Message content as text: a string, or the text parts of a content list. Liberal:
+    a list of bare strings (``["x"]``, seen from servers where parts were documented)
+    and a part whose ``text`` is itself such a list count as their text."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
+        return "".join(p if isinstance(p, str) else text_of(p.get("text"))
+                       for p in content if isinstance(p, (str, dict)))
     return str(content)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 from urllib.parse import quote
 
-from ..chat import ChatResult, StreamFold, load_json, request_id_of, stream_error
+from ..chat import ChatResult, StreamFold, load_json, request_id_of, stream_error, text_of
 from ..errors import InvalidResponseError
 from . import HTTPRequest
 from ._common import (as_dict, data_url, each_dict, extras, file_part, finish, image_url,
@@ -104,6 +104,8 @@ def candidate_text(obj: Mapping[str, Any]) -> tuple[str, Optional[str]]:
             tool = True
         elif isinstance(part.get("text"), str) and not part.get("thought"):
             texts.append(part["text"])
+        elif isinstance(part.get("text"), list) and not part.get("thought"):
+            texts.append(text_of(part["text"]))     # liberal: a list where text was documented
     raw = first.get("finishReason") or first.get("finish_reason")
     # this runs per chunk: the call only on the chunk that carries a reason
     reason = None if raw is None else finish(FINISH, raw)

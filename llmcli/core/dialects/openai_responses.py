@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from ..chat import ChatResult, StreamFold, load_json, request_id_of, stream_error
+from ..chat import ChatResult, StreamFold, load_json, request_id_of, stream_error, text_of
 from ..errors import APIError, InvalidResponseError
 from . import HTTPRequest
 from ._common import (as_dict, each_dict, extras, file_part, image_url, json_schema,
@@ -117,7 +117,7 @@ def result_of(obj: dict[str, Any], request_id: Optional[str]) -> ChatResult:
     tool = False
     for item in each_dict(obj.get("output")):
         if item.get("type") == "message":
-            texts.extend(str(c.get("text") or "") for c in each_dict(item.get("content"))
+            texts.extend(text_of(c.get("text")) for c in each_dict(item.get("content"))
                          if c.get("type") in ("output_text", "text"))
             texts.extend(str(c.get("refusal") or "") for c in each_dict(item.get("content"))
                          if c.get("type") == "refusal")
