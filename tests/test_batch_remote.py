@@ -137,6 +137,22 @@ def test_schemas_are_checked_as_local_batch_checks_them(env: dict[str, str], tmp
     assert runs["remote"][0][3] == "schema_validation" and isinstance(runs["remote"][1][2], dict)
 
 
+def test_max_time_bounds_the_wait_and_resume_collects(env: dict[str, str], tmp_path: Path,
+                                                      bserver) -> None:
+    """--max-time bounds the whole command: a batch still running when it is spent is
+    left running (exit 6, one line with the reattach command), and --resume collects."""
+    bserver.batch_knobs(line_seconds=2.0)
+    source, out = prompts(tmp_path, 2), tmp_path / "out.jsonl"
+    done = remote(env, str(source), "-o", str(out), "--max-time", "0.5")
+    assert done.returncode == 6, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert "--max-time 0.5s spent waiting" in line and "--resume" in line
+    bserver.batch_knobs(line_seconds=0.0)
+    again = remote(env, str(source), "-o", str(out), "--resume")
+    assert again.returncode == 0, again.stderr
+    assert [r["status"] for r in records(out)] == ["ok", "ok"]
+
+
 def test_detach_then_resume(env: dict[str, str], tmp_path: Path, bserver) -> None:
     source = prompts(tmp_path, 5)
     out = tmp_path / "out.jsonl"

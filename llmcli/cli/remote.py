@@ -56,7 +56,8 @@ def run_remote(*, input: str, output: Optional[str], options: Any, defaults: Any
                       output_format=output_format, defaults=defaults, endpoint=endpoint,
                       window=window, max_lines=max_lines, max_bytes=max_bytes,
                       poll_interval=poll_interval, resume=resume or status or cancel,
-                      force=force or dry_run)     # a dry run writes nothing
+                      force=force or dry_run,     # a dry run writes nothing
+                      max_wait=options.max_time)
     view = _View(quiet)
     from ..core.filelock import holding
 
@@ -80,6 +81,8 @@ def run_remote(*, input: str, output: Optional[str], options: Any, defaults: Any
 def _run(runner: Any, view: "_View", detach: bool) -> int:
     import signal
 
+    from ..batch.remote.runner import WaitExpired
+
     runner.open_output()
     previous = signal.signal(signal.SIGTERM, _sigterm)   # SIGTERM detaches like Ctrl-C
     try:
@@ -90,6 +93,13 @@ def _run(runner: Any, view: "_View", detach: bool) -> int:
             _print_ids(runner)
             return ExitCode.OK
         runner.wait()
+    except WaitExpired:
+        view.clear()
+        from ..core.errors import APITimeoutError
+
+        raise APITimeoutError(
+            f"--max-time {runner.spec.max_wait:g}s spent waiting; the batches keep running "
+            f"remotely ({runner.unfinished()} item(s)); to reattach: {_resume_command()}") from None
     except KeyboardInterrupt:
         view.clear()
         current().write_err(safe(f"llmcli: detached: {runner.unfinished()} item(s) still "

@@ -36,7 +36,7 @@ from .state import JobState, Part
 FIRST_POLL = 1.0          # seconds before the first poll; doubles up to poll_interval
 CREATE_TRIES = 3
 # Progress (what on_progress receives) and the kill hook stay importable from here.
-__all__ = ["CREATE_TRIES", "FIRST_POLL", "KILL_ENV", "Progress", "RemoteSpec", "Runner",
+__all__ = ["CREATE_TRIES", "FIRST_POLL", "KILL_ENV", "Progress", "RemoteSpec", "Runner", "WaitExpired",
            "kill_point", "reattach_ids", "st_ids"]
 
 
@@ -56,6 +56,11 @@ class RemoteSpec:
     poll_interval: float = 60.0
     resume: bool = False
     force: bool = False
+    max_wait: Optional[float] = None     # --max-time: the whole command waits no longer
+
+
+class WaitExpired(Exception):
+    """``max_wait`` passed while batches were still running; they keep running."""
 
 
 class Runner:
@@ -68,6 +73,7 @@ class Runner:
                  on_note: Optional[Callable[[str], None]] = None) -> None:
         self.spec, self.api, self.secrets = spec, api, list(secrets)
         self.sleep, self.wall = sleep, wall
+        self.started = wall()
         self.on_progress, self.on_note = on_progress, on_note or (lambda text: None)
         self.state_path = st.path_for(spec.output)
         self.state: Optional[JobState] = None
@@ -301,8 +307,17 @@ class Runner:
             self._merge_ready()
             if not self._live() or not block:
                 return
-            self.sleep(interval)
+            left = self._time_left()
+            if left is not None and left <= 0:
+                raise WaitExpired()
+            self.sleep(interval if left is None else min(interval, left))
             interval = min(interval * 2, self.spec.poll_interval)
+
+    def _time_left(self) -> Optional[float]:
+        """Seconds of ``max_wait`` left since the runner started, or ``None``."""
+        if not self.spec.max_wait:
+            return None
+        return self.spec.max_wait - (self.wall() - self.started)
 
     def _live(self) -> list[Part]:
         assert self.state is not None
