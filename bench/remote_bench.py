@@ -104,6 +104,7 @@ def upload_row(base: str, folder: Path) -> dict[str, float]:
 
 
 def merge_row(folder: Path, lines: int) -> dict[str, float]:
+    from llmcli.batch.remote.merging import write_part
     from llmcli.batch.remote.runner import RemoteSpec, Runner
     from llmcli.batch.remote.state import Part
 
@@ -112,19 +113,25 @@ def merge_row(folder: Path, lines: int) -> dict[str, float]:
         f.writelines(f"question {i}\n" for i in range(1, lines + 1))
     with open(results, "w") as f:
         for i in range(1, lines + 1):
-            body = {"id": f"chatcmpl-{i}", "object": "chat.completion", "model": "test-model",
+            body = {"id": f"chatcmpl-{i}", "object": "chat.completion", "model": "gpt-4o-mini",
                     "choices": [{"index": 0, "message": {"role": "assistant",
                                                          "content": f"echo: question {i}"},
                                  "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}}
             f.write(json.dumps({"id": f"batch_req_{i}", "custom_id": str(i), "response": {
                 "status_code": 200, "request_id": f"req_{i}", "body": body}, "error": None}) + "\n")
-    runner = Runner(RemoteSpec(str(source), str(folder / "merged.jsonl")), api=None)
+    from llmcli.usage.prices import load_table
+
+    # priced, as a real run is: each record's cost is computed in the merge loop
+    runner = Runner(RemoteSpec(str(source), str(folder / "merged.jsonl"), prices=load_table()),
+                    api=None)
     runner.prepare()
     runner.open_output()
     part = Part(number=1, ranges=[[1, lines]], lines=lines, bytes=0, status="completed")
     started, cpu = time.perf_counter(), time.process_time()
-    stats = runner._write_part(part, [str(results)])
+    stats = write_part(part, [str(results)], source=runner.spec.input, fmt=runner.format,
+                       done=runner.existing.done, records=runner._records,
+                       endpoint=runner.endpoint, write=runner._write, prices=runner.spec.prices)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     runner.close()
     assert stats.ok == lines

@@ -137,6 +137,23 @@ def test_schemas_are_checked_as_local_batch_checks_them(env: dict[str, str], tmp
     assert runs["remote"][0][3] == "schema_validation" and isinstance(runs["remote"][1][2], dict)
 
 
+def test_remote_records_cost_the_batch_price(env: dict[str, str], tmp_path: Path,
+                                             clean_env: Path) -> None:
+    """`cost` in remote records is the local price less the Batch API discount."""
+    clean_env.mkdir(parents=True, exist_ok=True)
+    (clean_env / "config.yaml").write_text(
+        "prices:\n  test-model: {input: 1000, output: 2000, batch_discount: 0.5}\n")
+    source = prompts(tmp_path, 3)
+    costs = {}
+    for where, extra in (("remote", ("--remote", *FAST)), ("local", ())):
+        out = tmp_path / f"{where}.jsonl"
+        done = run_cli("batch", str(source), "-o", str(out), *extra, env=env)
+        assert done.returncode == 0, done.stderr
+        costs[where] = [r["cost"] for r in records(out)]
+    assert all(isinstance(c, float) and c > 0 for c in costs["local"])
+    assert costs["remote"] == [pytest.approx(c / 2) for c in costs["local"]]
+
+
 def test_max_time_bounds_the_wait_and_resume_collects(env: dict[str, str], tmp_path: Path,
                                                       bserver) -> None:
     """--max-time bounds the whole command: a batch still running when it is spent is

@@ -126,7 +126,7 @@ def batch(
             defaults=defaults,
             detach=detach, status=status, cancel=cancel, dry_run=dry_run, endpoint=endpoint,
             window=completion_window, max_lines=remote_max_lines, max_bytes=remote_max_bytes,
-            poll_interval=poll_interval)
+            poll_interval=poll_interval, prices=_prices(settings))
         if code:
             raise typer.Exit(code)
         if dry_run:     # after the parts, what they would cost (batch_cost: the discount)
@@ -324,3 +324,10 @@ def register(app: typer.Typer) -> None:
 
     app.command("batch", **command_settings(
         short_help="Run a file of prompts concurrently, one record per input."))(batch)
+
+
+def _prices(settings: Any) -> Any:
+    """The price table for remote records' ``cost`` (at the Batch API's discount)."""
+    from .batch_cost import price_table
+
+    return price_table(settings)

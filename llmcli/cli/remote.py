@@ -41,7 +41,7 @@ def run_remote(*, input: str, output: Optional[str], options: Any, defaults: Any
                input_format: str, output_format: str, resume: bool, force: bool, quiet: bool,
                detach: bool, status: bool, cancel: bool, dry_run: bool,
                endpoint: Optional[str], window: str, max_lines: int, max_bytes: int,
-               poll_interval: float) -> int:
+               poll_interval: float, prices: Any = None) -> int:
     """The whole --remote command; returns the exit code."""
     from ..batch.reader import InputError
     from ..batch.remote.providers import engine_for
@@ -57,7 +57,7 @@ def run_remote(*, input: str, output: Optional[str], options: Any, defaults: Any
                       window=window, max_lines=max_lines, max_bytes=max_bytes,
                       poll_interval=poll_interval, resume=resume or status or cancel,
                       force=force or dry_run,     # a dry run writes nothing
-                      max_wait=options.max_time)
+                      max_wait=options.max_time, prices=prices)
     view = _View(quiet)
     from ..core.filelock import holding
 

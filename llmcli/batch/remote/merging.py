@@ -64,7 +64,8 @@ def count_merged(progress: Progress, stats: results.MergeStats) -> None:
 
 def write_part(part: Part, files: list[str], *, source: str, fmt: str, done: IdSet,
                records: Any, endpoint: str, write: Callable[[bytes], None],
-               schemas: Optional[dict[int, dict[str, Any]]] = None) -> results.MergeStats:
+               schemas: Optional[dict[int, dict[str, Any]]] = None,
+               prices: Any = None) -> results.MergeStats:
     """Write one record per item of the ended ``part`` (its items read from the input
     file ``source`` in format ``fmt``, its results from ``files`` on disk) through
     ``write``, skipping the ids in ``done``; returns what was written. ``schemas``:
@@ -75,7 +76,7 @@ def write_part(part: Part, files: list[str], *, source: str, fmt: str, done: IdS
     gc.disable()
     try:
         return _write_records(part, files, source, fmt, done, records, endpoint, write,
-                              schemas or {})
+                              schemas or {}, prices)
     finally:
         if enabled:
             gc.enable()
@@ -83,12 +84,12 @@ def write_part(part: Part, files: list[str], *, source: str, fmt: str, done: IdS
 
 def _write_records(part: Part, files: list[str], source: str, fmt: str, done_ids: IdSet,
                    records: Any, endpoint: str, write: Callable[[bytes], None],
-                   schemas: dict[int, dict[str, Any]]) -> results.MergeStats:
+                   schemas: dict[int, dict[str, Any]], prices: Any) -> results.MergeStats:
     batch = {"status": part.status, "errors": part.errors}
     missing = results.missing_reason(batch)
     refused = results.validation_errors(batch)
     found = results.ResultStream(files)
-    convert = results.Converter(records, endpoint, part.seconds * 1000)
+    convert = results.Converter(records, endpoint, part.seconds * 1000, prices)
     stats = results.MergeStats()
     done = done_ids if len(done_ids) else None
     chunk: list[bytes] = []

@@ -101,9 +101,17 @@ def members(path: str, fmt: str, part: Part) -> Iterator[tuple[int, str]]:
 class Converter:
     """Turns one result line into a record with the run's record shape."""
 
-    def __init__(self, records: Any, endpoint: str, latency_ms: int = 0) -> None:
+    def __init__(self, records: Any, endpoint: str, latency_ms: int = 0,
+                 prices: Any = None) -> None:
         self.records, self.endpoint, self.latency_ms = records, endpoint, latency_ms
         self._parse = parser_for(endpoint)
+        self.prices = prices    # a usage.prices.PriceTable, or None: no cost
+
+    def _cost(self, result: ChatResult) -> Optional[float]:
+        """What the reply cost at the Batch API's price (half, as the table says)."""
+        if self.prices is None:
+            return None
+        return self.prices.cost(result.model, result.usage, batch=True)
 
     def record(self, item: Item, obj: Any, missing: tuple[str, str], stats: MergeStats) -> bytes:
         """The record of ``item`` from its parsed result line, or from ``missing``
@@ -126,7 +134,7 @@ class Converter:
         schema = schema_of(item.body) if item.body else None
         if schema is None:
             stats.ok += 1
-            return self.records.ok(item, result, 1, self.latency_ms)
+            return self.records.ok(item, result, 1, self.latency_ms, self._cost(result))
         from ...core.schema import parse_reply
 
         try:
@@ -134,7 +142,7 @@ class Converter:
         except SchemaValidationError as exc:
             return self._error(item, exc, stats)
         stats.ok += 1
-        return self.records.ok(item, result, 1, self.latency_ms, parsed=parsed)
+        return self.records.ok(item, result, 1, self.latency_ms, self._cost(result), parsed)
 
     def _other(self, item: Item, obj: Any, missing: tuple[str, str], stats: MergeStats) -> bytes:
         """Everything but the common case: no line, an error, a string body..."""

@@ -57,6 +57,7 @@ class RemoteSpec:
     resume: bool = False
     force: bool = False
     max_wait: Optional[float] = None     # --max-time: the whole command waits no longer
+    prices: Any = None                   # a usage.prices.PriceTable: records get `cost`
 
 
 class WaitExpired(Exception):
@@ -364,6 +365,7 @@ class Runner:
             stats = write_part(part, files, source=self.spec.input, fmt=self.format,
                                done=self.existing.done, records=self._records,
                                endpoint=self.endpoint, write=self._write,
+                               prices=self.spec.prices,
                                schemas=self._schema_bodies(part))
             self.merged_now.append(part)
             count_merged(self.progress, stats)
