@@ -42,6 +42,13 @@ def data(obj: Any, event: str = "") -> bytes:
     return head + b"data:" + json.dumps(obj).encode() + b"\r\n\r\n"
 
 
+# Token counts that are not numbers (a proxy's placeholder, an object): counted as 0
+ODD_USAGE = {"anthropic": {"input_tokens": "lots", "cache_read_input_tokens": {"n": 1},
+                           "output_tokens": 2},
+             "gemini": {"promptTokenCount": "x", "candidatesTokenCount": {"a": 1},
+                        "thoughtsTokenCount": "n/a", "totalTokenCount": 3}}
+
+
 # -- Responses: no event lines, no usage, no ids, `[DONE]` at the end ---------------------------
 
 async def responses(request: web.Request) -> web.StreamResponse:
@@ -64,10 +71,11 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if body.get("model") == "missing":
         return web.json_response({"error": {"message": "model missing not found"}}, status=404)
     pieces = said(body["messages"][-1]["content"])
+    odd = ODD_USAGE["anthropic"] if body["model"] == "odd-usage" else None
     if not body.get("stream") or body["model"] == "no-stream":
         return web.json_response({"content": [{"type": "text", "text": "".join(pieces)}],
-                                  "stop_reason": "end_turn"})
-    events = [data({"message": {"id": "m1"}}, "message_start")]
+                                  "stop_reason": "end_turn", "usage": odd})
+    events = [data({"message": {"id": "m1", "usage": odd}}, "message_start")]
     events += [data({"index": 0, "delta": {"type": "text_delta", "text": p}},
                     "content_block_delta") for p in pieces]
     events += [data({"delta": {"stop_reason": "end_turn"}}, "message_delta"),
@@ -88,13 +96,15 @@ async def gemini(request: web.Request) -> web.StreamResponse:
         return web.json_response([{"error": {"code": 404, "message": "models/missing is not "
                                              "found", "status": "NOT_FOUND"}}], status=404)
     pieces = said(body["contents"][-1]["parts"][0]["text"])
+    odd = ODD_USAGE["gemini"] if model == "odd-usage" else None
     if method == "generateContent" or model == "no-stream":
         return web.json_response({"candidates": [{
-            "content": {"parts": [{"text": "".join(pieces)}]}, "finish_reason": "STOP"}]})
+            "content": {"parts": [{"text": "".join(pieces)}]}, "finish_reason": "STOP"}],
+            "usageMetadata": odd})
     events = [data({"candidates": [{"content": {"parts": [{"text": p}], "role": "model"}}]})
               for p in pieces]
     events.append(data({"candidates": [{"content": {"role": "model"},
-                                        "finishReason": "STOP"}]}))
+                                        "finishReason": "STOP"}], "usageMetadata": odd}))
     return await sse(request, events)
 
 
@@ -177,3 +187,14 @@ def test_models_with_or_without_the_models_prefix(run: Callable[..., Any],
     assert done.returncode == 0, done.stderr
     gemini = "gemini" in request.node.name
     assert done.stdout == ("gemini-bare\ngemini-peer\n" if gemini else "claude-peer\n")
+
+
+@pytest.mark.parametrize("command", ["chat", "stream"])
+def test_token_counts_that_are_not_numbers_count_zero(run: Callable[..., Any], command: str,
+                                                      request: pytest.FixtureRequest) -> None:
+    if "responses" in request.node.name:
+        pytest.skip("the Responses handler sends no usage")
+    done = run(command, "--json", "-m", "odd-usage", "hi")
+    assert done.returncode == 0, done.stderr   # was: unexpected ValueError ... please report
+    last = json.loads(done.stdout.splitlines()[-1])
+    assert last["usage"]["prompt_tokens"] == 0

@@ -99,9 +99,9 @@ def usage(prompt: Any, completion: Any, total: Any = None) -> Optional[dict[str,
     """Usage in llmcli's names; None when the API sent no counts at all."""
     if prompt is None and completion is None and total is None:
         return None
-    p, c = _int(prompt), _int(completion)
+    p, c = count(prompt), count(completion)
     return {"prompt_tokens": p, "completion_tokens": c,
-            "total_tokens": _int(total) if total is not None else p + c}
+            "total_tokens": count(total) if total is not None else p + c}
 
 
 def finish(table: Mapping[str, str], reason: Any) -> Optional[str]:
@@ -110,10 +110,12 @@ def finish(table: Mapping[str, str], reason: Any) -> Optional[str]:
     return None if reason is None else table.get(str(reason), "stop")
 
 
-def _int(value: Any) -> int:
+def count(value: Any) -> int:
+    """A token count as an int; anything that is not a number (servers send odd
+    shapes: "lots", an object) counts 0 rather than failing the reply."""
     try:
         return int(value or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional
 from ..chat import ChatResult, StreamFold, load_json, request_id_of, stream_error
 from ..errors import InvalidResponseError
 from . import HTTPRequest
-from ._common import (as_dict, data_url, each_dict, extras, file_part, finish, image_url,
+from ._common import (as_dict, count, data_url, each_dict, extras, file_part, finish, image_url,
                       json_schema, load_event, load_object, max_tokens, model_list, parts_of,
                       split_system, stop_list, usage)
 
@@ -93,7 +93,7 @@ def usage_of(raw: Any) -> Optional[dict[str, int]]:
     u = as_dict(raw)
     if not u:
         return None
-    prompt = sum(int(u.get(k) or 0) for k in ("input_tokens", "cache_creation_input_tokens",
+    prompt = sum(count(u.get(k)) for k in ("input_tokens", "cache_creation_input_tokens",
                                               "cache_read_input_tokens"))
     return usage(prompt, u.get("output_tokens"))
 

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from ..chat import ChatResult, StreamFold, load_json, request_id_of, stream_error, text_of
 from ..errors import InvalidResponseError
 from . import HTTPRequest
-from ._common import (as_dict, data_url, each_dict, extras, file_part, finish, image_url,
+from ._common import (as_dict, count, data_url, each_dict, extras, file_part, finish, image_url,
                       json_schema, load_event, load_object, max_tokens, model_list, parts_of,
                       split_system, stop_list, usage)
 
@@ -119,7 +119,7 @@ def usage_of(raw: Any) -> Optional[dict[str, int]]:
     u = as_dict(raw)
     if not u:
         return None
-    completion = int(u.get("candidatesTokenCount") or 0) + int(u.get("thoughtsTokenCount") or 0)
+    completion = count(u.get("candidatesTokenCount")) + count(u.get("thoughtsTokenCount"))
     return usage(u.get("promptTokenCount"), completion, u.get("totalTokenCount"))
 
 
