@@ -76,6 +76,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return web.json_response({"content": [{"type": "text", "text": "".join(pieces)}],
                                   "stop_reason": "end_turn", "usage": odd})
     events = [data({"message": {"id": "m1", "usage": odd}}, "message_start")]
+    if body["model"] == "nested":   # an event too deep for Python's JSON reader
+        return await sse(request, events + [b"data:" + b"[" * 100_000 + b"]" * 100_000
+                                            + b"\r\n\r\n"])
     events += [data({"index": 0, "delta": {"type": "text_delta", "text": p}},
                     "content_block_delta") for p in pieces]
     events += [data({"delta": {"stop_reason": "end_turn"}}, "message_delta"),
@@ -198,3 +201,12 @@ def test_token_counts_that_are_not_numbers_count_zero(run: Callable[..., Any], c
     assert done.returncode == 0, done.stderr   # was: unexpected ValueError ... please report
     last = json.loads(done.stdout.splitlines()[-1])
     assert last["usage"]["prompt_tokens"] == 0
+
+
+def test_an_event_nested_too_deeply_is_one_line_exit_5(run: Callable[..., Any],
+                                                       request: pytest.FixtureRequest) -> None:
+    if "anthropic" not in request.node.name:
+        pytest.skip("the Anthropic fast path is the one that read it apart")
+    done = run("stream", "-m", "nested", "hi")
+    assert done.returncode == 5, done.stderr   # was: unexpected RecursionError, please report
+    assert done.stderr == "llmcli: error: a stream event holds JSON nested too deeply to read\n"

@@ -143,7 +143,7 @@ class AnthropicStream(StreamFold):
                 return text or None
         try:   # load_event inlined: this runs once per token
             obj, end = _raw_decode(data)
-        except ValueError:
+        except (ValueError, RecursionError):   # load_event says which
             end = -1
         if end != len(data):
             obj = load_event(data, self.request_id)
