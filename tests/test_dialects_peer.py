@@ -59,6 +59,10 @@ async def responses(request: web.Request) -> web.StreamResponse:
     if not body.get("stream") or body["model"] == "no-stream":
         return web.json_response({"status": "completed", "output": [
             {"type": "message", "content": [{"type": "text", "text": "".join(pieces)}]}]})
+    if body["model"] == "no-deltas":   # the whole text only in `response.completed`
+        return await sse(request, [data({"type": "response.completed", "response": {
+            "status": "completed", "output": [{"type": "message", "content": [
+                {"type": "output_text", "text": "".join(pieces)}]}]}})])
     events = [data({"type": "response.output_text.delta", "delta": p}) for p in pieces]
     events.append(data({"type": "response.completed", "response": {"status": "completed"}}))
     return await sse(request, events + [b"data:[DONE]\r\n\r\n"])
@@ -210,3 +214,14 @@ def test_an_event_nested_too_deeply_is_one_line_exit_5(run: Callable[..., Any],
     done = run("stream", "-m", "nested", "hi")
     assert done.returncode == 5, done.stderr   # was: unexpected RecursionError, please report
     assert done.stderr == "llmcli: error: a stream event holds JSON nested too deeply to read\n"
+
+
+def test_a_responses_stream_with_no_deltas_shows_the_completed_text(
+        run: Callable[..., Any], request: pytest.FixtureRequest) -> None:
+    if not request.node.name.endswith("[openai-responses]"):
+        pytest.skip("a Responses stream only")
+    done = run("stream", "-m", "no-deltas", "hi")
+    assert (done.returncode, done.stdout) == (0, "you said: hi\n"), done.stderr   # was: ""
+    out = run("stream", "--json", "-m", "no-deltas", "x").stdout
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [o["content"] for o in lines if o["type"] == "delta"] == ["you said: x"]

@@ -181,7 +181,7 @@ class ResponsesStream(StreamFold):
         if kind in ("response.created", "response.in_progress"):
             self._meta(as_dict(obj.get("response")))
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
-            self._finish(as_dict(obj.get("response")))
+            return self._finish(as_dict(obj.get("response")))
         elif kind == "error" or (kind is None and obj.get("error")):
             raise _error_event(obj, self.request_id)
         return None
@@ -190,13 +190,17 @@ class ResponsesStream(StreamFold):
         self.id = self.id or response.get("id")
         self.model = self.model or response.get("model")
 
-    def _finish(self, response: dict[str, Any]) -> None:
+    def _finish(self, response: dict[str, Any]) -> Optional[str]:
+        """Ends the stream; returns the whole text when the server sent it only here (no
+        deltas), so it is shown like a delta, not kept silently in the result."""
         self._meta(response)
         result = result_of(response, self.request_id)   # raises for `failed`
-        if not self.parts and result.content:   # a server that sent no deltas
-            self.parts.append(result.content)
         self.finish_reason, self.usage, self.raw = result.finish_reason, result.usage, response
         self.done = True
+        if not self.parts and result.content:   # a server that sent no deltas
+            self.parts.append(result.content)
+            return result.content
+        return None
 
 
 class OpenAIResponses:
