@@ -184,7 +184,7 @@ def _rewrite(source: str, dest: str) -> int:
         for raw in f:
             try:
                 line = result_line(json.loads(raw))
-            except ValueError:
+            except (ValueError, RecursionError):   # not JSON, or nested too deeply to read
                 continue
             if line is not None:
                 data = json.dumps(line, separators=(",", ":")).encode() + b"\n"

@@ -82,7 +82,7 @@ class ResultStream:
 def _parse(raw: bytes) -> Any:
     try:
         return _loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):   # not JSON, or nested too deeply to read
         return None
 
 
@@ -160,7 +160,7 @@ class Converter:
         if isinstance(body, str):
             try:
                 body = _loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
         if not isinstance(status, int) or not 200 <= status < 300:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
