@@ -142,3 +142,45 @@ def test_results_out_of_order_and_in_two_files(tmp_path: Path) -> None:
     stream = results.ResultStream([str(out), str(err)])
     got = [stream.take(k) for k in ("a", "b", "c", "d")]
     assert [g and g["response"]["status_code"] for g in got] == [200, 500, 200, None]
+
+
+def test_a_result_line_nested_too_deeply_is_no_result(tmp_path: Path) -> None:
+    """A line Python's JSON reader cannot descend is unreadable, like a torn one (it was
+    an unexpected RecursionError that stopped the merge)."""
+    out = tmp_path / "out"
+    deep = '{"custom_id": "a", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    ok = json.dumps({"custom_id": "b", "response": {"status_code": 200}})
+    out.write_text(deep + "\n" + ok + "\n")
+    stream = results.ResultStream([str(out)])
+    assert stream.take("a") is None and stream.take("b")["response"]["status_code"] == 200
+    nested_body = {"custom_id": "c", "response": {"status_code": 200,
+                                                 "body": "[" * 100_000 + "]" * 100_000}}
+    record = json.loads(results.Converter(JsonlRecords(), "/v1/chat/completions").record(
+        Item(0, 1, "c", None), nested_body, ("x", "y"), results.MergeStats()))
+    assert record["status"] == "error" and "no usable body" in record["error"]["message"]
+
+
+def test_anthropic_results_nested_too_deeply_are_skipped(tmp_path: Path) -> None:
+    from llmcli.batch.remote.anthropic import _rewrite
+
+    source, dest = tmp_path / "raw", tmp_path / "out"
+    good = {"custom_id": "b", "result": {"type": "succeeded", "message": {"content": []}}}
+    source.write_text("[" * 100_000 + "]" * 100_000 + "\n" + json.dumps(good) + "\n")
+    _rewrite(str(source), str(dest))
+    assert [json.loads(x)["custom_id"] for x in dest.read_text().splitlines()] == ["b"]
+
+
+def test_a_model_that_is_not_a_string_has_no_price() -> None:
+    """A server's `model` as a number or an object: the record is ok, its cost null (it
+    was an unexpected AttributeError / TypeError that stopped the merge)."""
+    from llmcli.usage.prices import Price, PriceTable
+
+    prices = PriceTable({"gpt-4o-mini": Price(0.15, 0.6)})
+    convert = results.Converter(JsonlRecords(), "/v1/chat/completions", prices=prices)
+    for model in (5, {"a": 1}, ["x"]):
+        body = {"model": model, "choices": [{"message": {"content": "hi"}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+        line = {"custom_id": "a", "response": {"status_code": 200, "body": body}}
+        record = json.loads(convert.record(Item(0, 1, "a", None), line, ("x", "y"),
+                                           results.MergeStats()))
+        assert record["status"] == "ok" and record["cost"] is None

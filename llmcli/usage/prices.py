@@ -91,7 +91,7 @@ class PriceTable:
     def lookup(self, model: Optional[str]) -> Optional[Price]:
         """The price of ``model``: exact id, else without a provider prefix
         (``openai/gpt-4o``) or a snapshot suffix (``-2024-08-06``)."""
-        if not model:
+        if not model or not isinstance(model, str):   # a server's odd `model`: no price
             return None
         try:
             return self._found[model]
