@@ -307,6 +307,26 @@ def test_usage_errors(env: dict[str, str], tmp_path: Path) -> None:
     assert wrong.returncode == 2 and "same input" in wrong.stderr
 
 
+
+@pytest.mark.parametrize("edit", [
+    lambda s, p: p.update(ranges="x"), lambda s, p: p.update(ranges=[[1, "a"]]),
+    lambda s, p: p.update(lines=None), lambda s, p: p.update(offset=-5),
+    lambda s, p: p.update(counts="x"), lambda s, p: s.pop("job_id"),
+    lambda s, p: s.update(extra=1), lambda s, p: p.update(stage="weird")])
+def test_a_state_file_edited_by_hand_is_one_line_exit_2(env: dict[str, str], tmp_path: Path,
+                                                        edit: Any) -> None:
+    """Each but the unknown stage was an 'unexpected TypeError/ValueError/OSError ...
+    please report' on --resume; now every field is checked as the state is read."""
+    source, out = prompts(tmp_path, 2), tmp_path / "o.jsonl"
+    assert remote(env, str(source), "-o", str(out), "--detach").returncode == 0
+    state_path = tmp_path / "o.jsonl.remote.json"
+    state = json.loads(state_path.read_text())
+    edit(state, state["parts"][0])
+    state_path.write_text(json.dumps(state))
+    done = remote(env, str(source), "-o", str(out), "--resume")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "not a remote job state" in done.stderr
+
 # -- Anthropic Message Batches -------------------------------------------------------
 def test_sdk_anthropic_message_batches(bserver: MockOpenAIServer) -> None:
     import anthropic

@@ -145,8 +145,71 @@ def load(path: str) -> Optional[JobState]:
         raise InputError(f"cannot read the remote job state {path}: {exc}") from exc
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise InputError(f"{path} is not a remote job state this llmcli can read")
-    parts = [Part(**p) for p in data.pop("parts", [])]
+    problem = _problem(data)
+    if problem:   # a file edited by hand: one line that says where, not a crash later on
+        raise InputError(f"{path} is not a remote job state this llmcli can read: {problem}")
+    parts = [Part(**p) for p in data.pop("parts")]
     return JobState(parts=parts, **data)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_ranges(v: Any) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(r, list) and len(r) == 2 and all(_is_int(x) for x in r) and r[0] <= r[1]
+        for r in v)
+
+
+def _opt(check: Any) -> Any:
+    return lambda v: v is None or check(v)
+
+
+_str = lambda v: isinstance(v, str)   # noqa: E731
+_JOB_FIELDS = {"job_id": _str, "input": _str, "output_format": _str, "endpoint": _str,
+               "completion_window": _str, "created_at": _is_num, "version": _is_int,
+               "parts": lambda v: isinstance(v, list) and all(isinstance(p, dict) for p in v)}
+_PART_FIELDS = {"number": _is_int, "ranges": _is_ranges, "lines": _is_int, "bytes": _is_int,
+                "offset": _is_int,
+                "stage": lambda v: v in ("planned", "uploaded", "creating", "submitted",
+                                         "merged", "void"),
+                "file_id": _opt(_str), "batch_id": _opt(_str), "status": _opt(_str),
+                "counts": lambda v: isinstance(v, dict) and all(_is_int(n) for n in v.values()),
+                "output_file_id": _opt(_str), "error_file_id": _opt(_str),
+                "errors": _opt(lambda v: isinstance(v, dict)), "seconds": _is_int,
+                "creating_at": _opt(_is_num)}
+_PART_REQUIRED = ("number", "ranges", "lines", "bytes")
+
+
+def _problem(data: dict[str, Any]) -> Optional[str]:
+    """What is wrong with a loaded state (a field missing, unknown or of the wrong
+    type), or None when every field is as :func:`save` writes it."""
+    bad = _bad_fields(data, _JOB_FIELDS, tuple(_JOB_FIELDS))
+    if bad:
+        return bad
+    for i, part in enumerate(data["parts"]):
+        bad = _bad_fields(part, _PART_FIELDS, _PART_REQUIRED)
+        if bad:
+            return f"parts[{i}]: {bad}"
+    numbers = [p["number"] for p in data["parts"]]
+    return "two parts have one number" if len(set(numbers)) != len(numbers) else None
+
+
+def _bad_fields(obj: dict[str, Any], checks: dict[str, Any], required: tuple[str, ...]) -> str:
+    missing = [k for k in required if k not in obj]
+    if missing:
+        return f"{missing[0]} is missing"
+    for key, value in obj.items():
+        if key not in checks:
+            return f"unknown field {key}"
+        if not checks[key](value):
+            return f"{key} is {json.dumps(value)[:40]}"
+    return ""
 
 
 def save(state: JobState, path: str) -> None:
