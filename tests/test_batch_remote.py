@@ -479,3 +479,47 @@ def test_a_bar_on_a_terminal_and_ctrl_c_detaches(env: dict[str, str], tmp_path: 
     assert "llmcli: batch --remote:" not in term.seen.decode()   # no log lines on a tty
     again = remote(env, str(source), "-o", str(out), "--resume")
     assert again.returncode == 0 and len(records(out)) == 8
+
+
+def test_list_pages_that_loop_end(env: dict[str, str], tmp_path: Path) -> None:
+    """A server whose `after` pages lead back to batches already listed, `has_more`
+    always true: `llmcli batches` (and the lookup before a create) lists each batch once
+    and ends; it looped for ever."""
+    import http.server
+    import threading
+    import time as clock
+    from urllib.parse import parse_qs, urlsplit
+
+    pages = {None: ["A", "B"], "B": ["C", "A"], "A": ["B", "C"], "C": ["A", "B"]}
+    tags = [{"llmcli_job": "j", "llmcli_part": "1"}]   # emptied: batches of no llmcli job
+
+    class Loop(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            after = parse_qs(urlsplit(self.path).query).get("after", [None])[0]
+            data = [{"id": i, "status": "completed", "created_at": int(clock.time()),
+                     "metadata": tags[0]}
+                    for i in pages.get(after, [])]
+            body = json.dumps({"object": "list", "data": data, "has_more": True}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Loop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        e = dict(env, OPENAI_BASE_URL=f"http://127.0.0.1:{server.server_port}/v1")
+        # a child process: before the fix this hung, and only a process can be timed out
+        listed = run_cli("batches", "--json", env=e, timeout=20, process=True)
+        assert listed.returncode == 0, listed.stderr
+        assert sorted(r["batch"] for r in json.loads(listed.stdout)) == ["A", "B", "C"]
+        tags[0] = {}   # nothing of a job: the walk went round for ever (a hang)
+        listed = run_cli("batches", "--json", env=e, timeout=20, process=True)
+        assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+    finally:
+        server.shutdown()
+        server.server_close()

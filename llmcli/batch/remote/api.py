@@ -145,16 +145,20 @@ class BatchAPI:
         return self._json("GET", "/batches" + query)
 
     def each_batch(self) -> Iterator[dict[str, Any]]:
-        """Every batch, newest first, page after page."""
-        after = None
+        """Every batch, newest first, page after page, each once. A server whose pages
+        lead back to ones already read (``has_more`` forever) ends the walk when a page
+        brings no batch not seen before, instead of looping for ever."""
+        after, seen = None, set()
         while True:
             page = self.list(after)
             data = page.get("data") if isinstance(page, dict) else None
             if not isinstance(data, list) or not data:
                 return
-            yield from (b for b in data if isinstance(b, dict))
+            fresh = [b for b in data if isinstance(b, dict) and _key(b) not in seen]
+            seen.update(_key(b) for b in fresh)
+            yield from fresh
             last = data[-1].get("id") if isinstance(data[-1], dict) else None
-            if not page.get("has_more") or not last or last == after:
+            if not fresh or not page.get("has_more") or not last or last == after:
                 return
             after = last
 
@@ -191,3 +195,9 @@ class BatchAPI:
             raise InvalidResponseError(f"{method} {path}: expected a JSON object",
                                        status=response.status_code)
         return data
+
+
+def _key(batch: dict[str, Any]) -> str:
+    """What tells two listed batches apart: the id (the whole object when it has none)."""
+    ident = batch.get("id")
+    return ident if isinstance(ident, str) else json.dumps(batch, sort_keys=True, default=str)
