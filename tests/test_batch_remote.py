@@ -523,3 +523,63 @@ def test_list_pages_that_loop_end(env: dict[str, str], tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_max_time_bounds_a_stalled_download(env: dict[str, str], tmp_path: Path) -> None:
+    """A server that stops sending the output file half-way: --max-time still ends the
+    command, with the reattach line and exit 6 (it waited for the 600 s read timeout)."""
+    import http.server
+    import threading
+    import time as clock
+
+    stop = threading.Event()
+
+    class Stall(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _json(self, obj: Any) -> None:
+            body = json.dumps(obj).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.do_GET()
+
+        def do_GET(self) -> None:
+            if self.path.endswith("/content"):   # headers and one byte, then nothing
+                self.send_response(200)
+                self.send_header("content-length", "1000")
+                self.end_headers()
+                self.wfile.write(b"{")
+                self.wfile.flush()
+                stop.wait(30)
+            elif "/files" in self.path:
+                self._json({"id": "file-1", "object": "file"})
+            else:
+                self._json({"id": "batch-1", "object": "batch", "status": "completed",
+                            "created_at": int(clock.time()), "output_file_id": "file-out",
+                            "request_counts": {"total": 1, "completed": 1, "failed": 0}})
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stall)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        e = dict(env, OPENAI_BASE_URL=f"http://127.0.0.1:{server.server_port}/v1")
+        started = clock.monotonic()
+        # a child process: before the fix this hung, and only a process can be timed out
+        done = run_cli("batch", str(prompts(tmp_path, 1)), "-o", str(tmp_path / "o.jsonl"),
+                       "--remote", *FAST, "--max-time", "2", env=e, timeout=25, process=True)
+        assert done.returncode == 6, done.stderr
+        assert clock.monotonic() - started < 15
+        assert "--max-time 2s" in done.stderr and "--resume" in done.stderr
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()

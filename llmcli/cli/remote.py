@@ -82,6 +82,7 @@ def _run(runner: Any, view: "_View", detach: bool) -> int:
     import signal
 
     from ..batch.remote.runner import WaitExpired
+    from ..core.errors import APITimeoutError
 
     runner.open_output()
     previous = signal.signal(signal.SIGTERM, _sigterm)   # SIGTERM detaches like Ctrl-C
@@ -93,10 +94,10 @@ def _run(runner: Any, view: "_View", detach: bool) -> int:
             _print_ids(runner)
             return ExitCode.OK
         runner.wait()
-    except WaitExpired:
+    except (WaitExpired, APITimeoutError) as exc:
+        if isinstance(exc, APITimeoutError) and not _budget_spent(runner):
+            raise   # one request timed out, not --max-time
         view.clear()
-        from ..core.errors import APITimeoutError
-
         raise APITimeoutError(
             f"--max-time {runner.spec.max_wait:g}s spent waiting; the batches keep running "
             f"remotely ({runner.unfinished()} item(s)); to reattach: {_resume_command()}") from None
@@ -110,6 +111,13 @@ def _run(runner: Any, view: "_View", detach: bool) -> int:
         runner.close()
         view.clear()
     return _finish(runner, view)
+
+
+def _budget_spent(runner: Any) -> bool:
+    """Whether --max-time ran out inside a request of the job (a stalled download)."""
+    deadline = getattr(runner.api, "deadline", None)
+    left = deadline.remaining() if deadline is not None else None
+    return left is not None and left <= 0
 
 
 def _out(text: str) -> None:

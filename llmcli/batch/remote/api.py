@@ -70,6 +70,9 @@ class BatchAPI:
                                   timeout=httpx.Timeout(options.read_timeout,
                                                         connect=options.connect_timeout))
         self.on_chunk: Optional[Callable[[int], None]] = None   # upload progress / tests
+        # --max-time bounds the whole remote command: every request of the job (a stalled
+        # download too), not only the wait between polls
+        self.deadline = Deadline(options.max_time)
 
     def __enter__(self) -> "BatchAPI":
         return self
@@ -104,16 +107,24 @@ class BatchAPI:
         """``GET url`` streamed to the file ``dest`` (an error status raised as its
         error); returns the bytes written."""
         written = 0
-        with map_httpx_errors(self.options):
-            with self._http.stream("GET", url, headers=headers) as response:
+        with map_httpx_errors(self.options, self.deadline):
+            with self._http.stream("GET", url, headers=headers,
+                                   timeout=self._timeout()) as response:
                 if response.status_code >= 300:
                     check_status(response.status_code, response.headers, response.read(),
                                  self.options.secrets())
                 with open(dest, "wb") as out:
                     for chunk in response.iter_bytes(CHUNK):
+                        self.deadline.check()   # a server trickling bytes
                         out.write(chunk)
                         written += len(chunk)
         return written
+
+    def _timeout(self) -> httpx.Timeout:
+        """The client's timeouts, cut to what is left of --max-time."""
+        options = self.options
+        return httpx.Timeout(self.deadline.cap(options.read_timeout),
+                             connect=self.deadline.cap(options.connect_timeout))
 
     def delete_file(self, file_id: str) -> None:
         """``DELETE /files/{id}`` (a file that is gone already is fine)."""
@@ -171,7 +182,7 @@ class BatchAPI:
 
     def _retrying(self, call: Callable[[], T], policy: RetryPolicy) -> T:
         """``call()`` again after each error ``policy`` retries, sleeping its delay."""
-        attempts = Attempts(policy, Deadline(None))
+        attempts = Attempts(policy, self.deadline)
         while True:
             try:
                 return call()
@@ -184,8 +195,8 @@ class BatchAPI:
 
     def _send(self, method: str, path: str, content: Any, headers: dict[str, str]) -> Any:
         url = self.options.url(path)
-        with map_httpx_errors(self.options):
-            response = self._http.request(method, url, content=content,
+        with map_httpx_errors(self.options, self.deadline):
+            response = self._http.request(method, url, content=content, timeout=self._timeout(),
                                           headers=self.options.request_headers() | headers)
         check_status(response.status_code, response.headers, response.content,
                      self.options.secrets())
