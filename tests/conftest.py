@@ -126,6 +126,20 @@ def _runs_llmcli(words: list[str]) -> bool:
             or any(a == "-m" and b == "llmcli" for a, b in zip(words, words[1:])))
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its counts to the controller, which prints the line."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["llmcli_runs"] = {k: sorted(v) for k, v in _RUNS.items()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist's controller: add up what each worker counted."""
+    for nodeid, modes in getattr(node, "workeroutput", {}).get("llmcli_runs", {}).items():
+        _RUNS.setdefault(nodeid, set()).update(modes)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """One line: how many tests ran the CLI in-process and how many in a process."""
     if not _RUNS:
