@@ -59,6 +59,8 @@ async def responses(request: web.Request) -> web.StreamResponse:
     if not body.get("stream") or body["model"] == "no-stream":
         return web.json_response({"status": "completed", "output": [
             {"type": "message", "content": [{"type": "text", "text": "".join(pieces)}]}]})
+    if body["model"] == "string-error":   # the error as a bare string
+        return await sse(request, [data({"type": "error", "error": "quota used up"})])
     if body["model"] == "no-deltas":   # the whole text only in `response.completed`
         return await sse(request, [data({"type": "response.completed", "response": {
             "status": "completed", "output": [{"type": "message", "content": [
@@ -225,3 +227,12 @@ def test_a_responses_stream_with_no_deltas_shows_the_completed_text(
     out = run("stream", "--json", "-m", "no-deltas", "x").stdout
     lines = [json.loads(x) for x in out.splitlines()]
     assert [o["content"] for o in lines if o["type"] == "delta"] == ["you said: x"]
+
+
+def test_a_responses_error_given_as_a_string_shows_it(run: Callable[..., Any],
+                                                     request: pytest.FixtureRequest) -> None:
+    if not request.node.name.endswith("[openai-responses]"):
+        pytest.skip("a Responses stream only")
+    done = run("stream", "-m", "string-error", "hi")
+    assert done.returncode == 5   # was: "error in stream: {'type': None, ... 'message': None}"
+    assert done.stderr == "llmcli: error: error in stream: quota used up\n"

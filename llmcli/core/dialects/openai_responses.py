@@ -143,6 +143,8 @@ def finish_reason(obj: Mapping[str, Any], tool: bool = False) -> str:
 def _error_event(obj: dict[str, Any], request_id: Optional[str]) -> APIError:
     """An `error` event (`{"type": "error", "code", "message"}`), or a chat-style
     `{"error": {...}}` from a compatible server, as the error it names."""
+    if isinstance(obj.get("error"), str) and obj["error"]:   # `"error": "text"`: the message
+        return stream_error({"error": obj["error"]}, request_id)
     err = obj["error"] if isinstance(obj.get("error"), dict) else obj
     kind = err.get("type") if err.get("type") != "error" else err.get("code")
     return stream_error({"error": {"type": kind, "code": err.get("code"),
