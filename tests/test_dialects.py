@@ -201,7 +201,7 @@ def test_gemini_blocked_prompt_is_an_empty_content_filter_reply() -> None:
 
 
 @pytest.mark.parametrize("api,obj", [
-    ("openai-responses", {"id": "x"}), ("anthropic", {"content": "text, not blocks"}),
+    ("openai-responses", {"id": "x"}), ("anthropic", {"content": {"text": "not blocks"}}),
     ("gemini", {"usageMetadata": {}}), ("anthropic", ["a", "list"]), ("gemini", b"<html>"),
 ])
 def test_odd_success_bodies_are_one_invalid_response_error(api: str, obj: Any) -> None:

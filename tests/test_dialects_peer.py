@@ -56,6 +56,9 @@ async def responses(request: web.Request) -> web.StreamResponse:
     if body.get("model") == "missing":
         return web.Response(status=404, text="no such model")   # plain text
     pieces = said(body["input"][-1]["content"])
+    if body["model"] == "bare":   # the message content as a bare string
+        return web.json_response({"status": "completed", "output": [
+            {"type": "message", "content": "".join(pieces)}]})
     if not body.get("stream") or body["model"] == "no-stream":
         return web.json_response({"status": "completed", "output": [
             {"type": "message", "content": [{"type": "text", "text": "".join(pieces)}]}]})
@@ -78,6 +81,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": {"message": "model missing not found"}}, status=404)
     pieces = said(body["messages"][-1]["content"])
     odd = ODD_USAGE["anthropic"] if body["model"] == "odd-usage" else None
+    if body["model"] == "bare":   # content as a bare string, not a list of blocks
+        return web.json_response({"content": "".join(pieces), "stop_reason": "end_turn"})
     if not body.get("stream") or body["model"] == "no-stream":
         return web.json_response({"content": [{"type": "text", "text": "".join(pieces)}],
                                   "stop_reason": "end_turn", "usage": odd})
@@ -106,6 +111,9 @@ async def gemini(request: web.Request) -> web.StreamResponse:
                                              "found", "status": "NOT_FOUND"}}], status=404)
     pieces = said(body["contents"][-1]["parts"][0]["text"])
     odd = ODD_USAGE["gemini"] if model == "odd-usage" else None
+    if model == "bare":   # parts given as bare strings among the objects
+        return web.json_response({"candidates": [{"content": {"parts": [
+            pieces[0], {"text": pieces[1]}, "".join(pieces[2:])]}, "finishReason": "STOP"}]})
     if method == "generateContent" or model == "no-stream":
         return web.json_response({"candidates": [{
             "content": {"parts": [{"text": "".join(pieces)}]}, "finish_reason": "STOP"}],
@@ -236,3 +244,11 @@ def test_a_responses_error_given_as_a_string_shows_it(run: Callable[..., Any],
     done = run("stream", "-m", "string-error", "hi")
     assert done.returncode == 5   # was: "error in stream: {'type': None, ... 'message': None}"
     assert done.stderr == "llmcli: error: error in stream: quota used up\n"
+
+
+def test_text_sent_as_bare_strings_is_read(run: Callable[..., Any]) -> None:
+    """Content as a string where blocks/parts were documented (Anthropic `content`, a
+    Responses message's `content`, Gemini `parts` items): it was an empty reply with
+    exit 0 (Anthropic: exit 5)."""
+    done = run("chat", "-m", "bare", "hi there")
+    assert (done.returncode, done.stdout) == (0, "you said: hi there\n"), done.stderr

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Optional
 
-from ..chat import ChatResult, StreamFold, load_json, request_id_of, stream_error
+from ..chat import ChatResult, StreamFold, load_json, request_id_of, stream_error, text_of
 from ..errors import InvalidResponseError
 from . import HTTPRequest
 from ._common import (as_dict, count, data_url, each_dict, extras, file_part, finish, image_url,
@@ -74,10 +74,13 @@ def _source(url: str) -> dict[str, Any]:
 def result_of(obj: dict[str, Any], request_id: Optional[str], status: int = 200) -> ChatResult:
     """A Message object as a result."""
     content = obj.get("content")
+    if isinstance(content, str):   # liberal: the text where a list of blocks was documented
+        content = [content]
     if not isinstance(content, list):
         raise InvalidResponseError("the response has no content list", status=status,
                                    request_id=request_id, body=obj)
-    text = "".join(str(b.get("text") or "") for b in each_dict(content) if b.get("type") == "text")
+    text = "".join(b if isinstance(b, str) else text_of(b.get("text")) for b in content
+                   if isinstance(b, str) or (isinstance(b, dict) and b.get("type") == "text"))
     return ChatResult(content=text, finish_reason=finish_reason(obj.get("stop_reason")),
                       usage=usage_of(obj.get("usage")), id=obj.get("id"),
                       model=obj.get("model"), raw=obj, request_id=request_id)

@@ -99,7 +99,16 @@ def candidate_text(obj: Mapping[str, Any]) -> tuple[str, Optional[str]]:
     """The first candidate's text (thought parts left out) and its finish reason."""
     first = next(each_dict(obj.get("candidates")), {})
     texts, tool = [], False
-    for part in each_dict(as_dict(first.get("content")).get("parts")):
+    content = first.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else content
+    if not isinstance(parts, list):   # liberal: the text as a bare string
+        parts = [parts] if isinstance(parts, str) else []
+    for part in parts:
+        if isinstance(part, str):     # liberal: a part as a bare string
+            texts.append(part)
+            continue
+        if not isinstance(part, dict):
+            continue
         if "functionCall" in part or "function_call" in part:
             tool = True
         elif isinstance(part.get("text"), str) and not part.get("thought"):

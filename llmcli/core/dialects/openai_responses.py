@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional
 from ..chat import ChatResult, StreamFold, load_json, request_id_of, stream_error, text_of
 from ..errors import APIError, InvalidResponseError
 from . import HTTPRequest
-from ._common import (as_dict, each_dict, extras, file_part, image_url, json_schema,
+from ._common import (as_dict, as_list, each_dict, extras, file_part, image_url, json_schema,
                       load_event, load_object, max_tokens, model_list, parts_of,
                       split_system, usage)
 
@@ -117,8 +117,12 @@ def result_of(obj: dict[str, Any], request_id: Optional[str]) -> ChatResult:
     tool = False
     for item in each_dict(obj.get("output")):
         if item.get("type") == "message":
-            texts.extend(text_of(c.get("text")) for c in each_dict(item.get("content"))
-                         if c.get("type") in ("output_text", "text"))
+            content = item.get("content")
+            for c in [content] if isinstance(content, str) else as_list(content):
+                if isinstance(c, str):   # liberal: text as a bare string, not a part
+                    texts.append(c)
+                elif isinstance(c, dict) and c.get("type") in ("output_text", "text"):
+                    texts.append(text_of(c.get("text")))
             texts.extend(str(c.get("refusal") or "") for c in each_dict(item.get("content"))
                          if c.get("type") == "refusal")
         elif item.get("type") == "function_call":
