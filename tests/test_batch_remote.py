@@ -583,3 +583,20 @@ def test_max_time_bounds_a_stalled_download(env: dict[str, str], tmp_path: Path)
         stop.set()
         server.shutdown()
         server.server_close()
+
+
+def test_resume_with_another_engine_is_refused(env: dict[str, str], tmp_path: Path,
+                                               bserver) -> None:
+    """A job of the OpenAI Batch API resumed with --api anthropic (or the reverse) asked
+    the other engine for batch ids it never had (an HTTP 404, or a wrong status)."""
+    source, out = prompts(tmp_path, 2), tmp_path / "o.jsonl"
+    assert remote(env, str(source), "-o", str(out), "--detach").returncode == 0
+    for extra in ("--resume", "--status"):
+        done = anthropic_remote(env, str(source), "-o", str(out), extra)
+        assert done.returncode == 2, done.stderr
+        assert "runs on the OpenAI Batch API" in done.stderr and done.stderr.count("\n") == 1
+    assert remote(env, str(source), "-o", str(out), "--resume").returncode == 0
+    other = tmp_path / "a.jsonl"
+    assert anthropic_remote(env, str(source), "-o", str(other), "--detach").returncode == 0
+    done = remote(env, str(source), "-o", str(other), "--resume")
+    assert done.returncode == 2 and "Anthropic Message Batches" in done.stderr

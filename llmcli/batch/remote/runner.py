@@ -30,7 +30,8 @@ from ..run_state import schema_of
 from ..writer import FdSink, RecordWriter
 from . import lookup, results, state as st
 from .merging import KILL_ENV, Progress, count_merged, kill_point, tally, write_part
-from .parts import CHAT, MAX_BYTES, MAX_LINES, Splitter, endpoint_of_input, urls_for
+from .parts import (CHAT, MAX_BYTES, MAX_LINES, MESSAGES, Splitter, endpoint_of_input,
+                    urls_for)
 from .state import JobState, Part
 
 FIRST_POLL = 1.0          # seconds before the first poll; doubles up to poll_interval
@@ -93,6 +94,8 @@ class Runner:
         if not os.path.isfile(spec.input):
             raise InputError(f"cannot read {spec.input}: no such file")
         saved = st.load(self.state_path)
+        if saved is not None and (spec.resume or read_only):
+            self._same_engine(saved)
         if read_only:
             if saved is None:
                 raise InputError(f"no remote job for {spec.output}: {self.state_path} "
@@ -121,6 +124,15 @@ class Runner:
         self.endpoint = self._endpoint()
         if self.state is None:
             self.state = JobState.new(spec.input, spec.output_format, self.endpoint, spec.window)
+
+    def _same_engine(self, saved: JobState) -> None:
+        """A job's batches live on the engine that made them: another one (a resume
+        with another --api) would be asked for batch ids it never had."""
+        if (saved.endpoint == MESSAGES) != (self.spec.endpoint == MESSAGES):
+            engine = "Anthropic Message Batches" if saved.endpoint == MESSAGES \
+                else "the OpenAI Batch API"
+            raise InputError(f"the remote job of {self.spec.output} runs on {engine} "
+                             f"({saved.endpoint}): use the same --api (or profile) as it did")
 
     def _endpoint(self) -> str:
         if self.state is not None:
