@@ -111,6 +111,13 @@ async def gemini(request: web.Request) -> web.StreamResponse:
                                              "found", "status": "NOT_FOUND"}}], status=404)
     pieces = said(body["contents"][-1]["parts"][0]["text"])
     odd = ODD_USAGE["gemini"] if model == "odd-usage" else None
+    if model == "linger":   # the whole reply, then the connection held open
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(data({"candidates": [{"content": {"parts": [{"text": "all of it"}]},
+                                               "finishReason": "STOP"}]}))
+        await asyncio.sleep(4)
+        return resp
     if model == "bare":   # parts given as bare strings among the objects
         return web.json_response({"candidates": [{"content": {"parts": [
             pieces[0], {"text": pieces[1]}, "".join(pieces[2:])]}, "finishReason": "STOP"}]})
@@ -252,3 +259,13 @@ def test_text_sent_as_bare_strings_is_read(run: Callable[..., Any]) -> None:
     exit 0 (Anthropic: exit 5)."""
     done = run("chat", "-m", "bare", "hi there")
     assert (done.returncode, done.stdout) == (0, "you said: hi there\n"), done.stderr
+
+
+def test_a_finished_gemini_stream_closed_late_is_a_whole_reply(
+        run: Callable[..., Any], request: pytest.FixtureRequest) -> None:
+    """Gemini's stream ends at EOF: a server that holds the connection open after the
+    chunk with the finish reason made a complete reply exit 6 at --max-time."""
+    if not request.node.name.endswith("[gemini]"):
+        pytest.skip("Gemini's stream has no end event")
+    done = run("stream", "-m", "linger", "--max-time", "1.5", "hi")
+    assert (done.returncode, done.stdout) == (0, "all of it\n"), done.stderr
