@@ -184,3 +184,17 @@ def test_a_model_that_is_not_a_string_has_no_price() -> None:
         record = json.loads(convert.record(Item(0, 1, "a", None), line, ("x", "y"),
                                            results.MergeStats()))
         assert record["status"] == "ok" and record["cost"] is None
+
+
+def test_a_failed_responses_body_keeps_its_error() -> None:
+    """A /v1/responses result whose body is `status: failed`: the record has the
+    response's own error (it was "the result has no usable body", code null)."""
+    convert = results.Converter(JsonlRecords(), "/v1/responses")
+    body = {"status": "failed", "error": {"code": "server_error", "message": "the model crashed"}}
+    for given in (body, json.dumps(body)):
+        line = {"custom_id": "a", "response": {"status_code": 200, "body": given}}
+        record = json.loads(convert.record(Item(0, 1, "a", None), line, ("x", "y"),
+                                           results.MergeStats()))
+        assert record["status"] == "error" and record["error"]["code"] == "server_error"
+        assert "the model crashed" in record["error"]["message"]
+        assert "in stream" not in record["error"]["message"]

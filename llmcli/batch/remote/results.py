@@ -122,8 +122,8 @@ class Converter:
             if type(status) is int and 200 <= status < 300 and type(body) is dict:
                 try:
                     result = self._parse(body, response.get("request_id"))
-                except APIError:
-                    result = None
+                except APIError as exc:   # a body that says it failed: its own error
+                    return self._error(item, exc, stats)
                 if result is not None:
                     return self._ok(item, result, stats)
         return self._other(item, obj, missing, stats)
@@ -169,8 +169,8 @@ class Converter:
             return self._error(item, exc, stats)
         try:
             result = self._parse(body, request_id) if isinstance(body, dict) else None
-        except APIError:
-            result = None
+        except APIError as exc:   # a body that says it failed: its own error
+            return self._error(item, exc, stats)
         if result is None:
             return self._error(item, APIError("the result has no usable body",
                                               type="invalid_response", status=status,

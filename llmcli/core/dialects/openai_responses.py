@@ -108,11 +108,12 @@ def _canonical_content(content: Any) -> Any:
     return parts
 
 
-def result_of(obj: dict[str, Any], request_id: Optional[str]) -> ChatResult:
+def result_of(obj: dict[str, Any], request_id: Optional[str], *,
+              streaming: bool = False) -> ChatResult:
     """A Response object (from a body or a `response.completed` event) as a result."""
     status = obj.get("status")
     if status == "failed" or obj.get("error"):
-        raise _failed(obj, request_id)
+        raise _failed(obj, request_id, streaming)
     texts: list[str] = []
     tool = False
     for item in each_dict(obj.get("output")):
@@ -155,13 +156,13 @@ def _error_event(obj: dict[str, Any], request_id: Optional[str]) -> APIError:
                                    "message": err.get("message")}}, request_id)
 
 
-def _failed(obj: Mapping[str, Any], request_id: Optional[str]) -> APIError:
+def _failed(obj: Mapping[str, Any], request_id: Optional[str], streaming: bool) -> APIError:
     """`status: failed` with ``error: {code, message}`` as an error."""
     err = as_dict(obj.get("error"))
     code = str(err.get("code") or "server_error")
     return stream_error({"error": {"type": code, "code": code,
                                    "message": err.get("message") or "the response failed"}},
-                        request_id)
+                        request_id, streaming=streaming)
 
 
 class ResponsesStream(StreamFold):
@@ -200,7 +201,7 @@ class ResponsesStream(StreamFold):
         """Ends the stream; returns the whole text when the server sent it only here (no
         deltas), so it is shown like a delta, not kept silently in the result."""
         self._meta(response)
-        result = result_of(response, self.request_id)   # raises for `failed`
+        result = result_of(response, self.request_id, streaming=True)   # raises for `failed`
         self.finish_reason, self.usage, self.raw = result.finish_reason, result.usage, response
         self.done = True
         if not self.parts and result.content:   # a server that sent no deltas
