@@ -213,30 +213,28 @@ def test_models_with_or_without_the_models_prefix(run: Callable[..., Any],
     assert done.stdout == ("gemini-bare\ngemini-peer\n" if gemini else "claude-peer\n")
 
 
+@pytest.mark.parametrize("run", ['anthropic', 'gemini'], indirect=True)
 @pytest.mark.parametrize("command", ["chat", "stream"])
-def test_token_counts_that_are_not_numbers_count_zero(run: Callable[..., Any], command: str,
-                                                      request: pytest.FixtureRequest) -> None:
-    if "responses" in request.node.name:
-        pytest.skip("the Responses handler sends no usage")
+def test_token_counts_that_are_not_numbers_count_zero(run: Callable[..., Any],
+                                                      command: str) -> None:
+    """(The Responses handler of this peer sends no usage.)"""
     done = run(command, "--json", "-m", "odd-usage", "hi")
     assert done.returncode == 0, done.stderr   # was: unexpected ValueError ... please report
     last = json.loads(done.stdout.splitlines()[-1])
     assert last["usage"]["prompt_tokens"] == 0
 
 
-def test_an_event_nested_too_deeply_is_one_line_exit_5(run: Callable[..., Any],
-                                                       request: pytest.FixtureRequest) -> None:
-    if "anthropic" not in request.node.name:
-        pytest.skip("the Anthropic fast path is the one that read it apart")
+@pytest.mark.parametrize("run", ['anthropic'], indirect=True)
+def test_an_event_nested_too_deeply_is_one_line_exit_5(run: Callable[..., Any]) -> None:
+    """The Anthropic fast path is the one that read it apart."""
     done = run("stream", "-m", "nested", "hi")
     assert done.returncode == 5, done.stderr   # was: unexpected RecursionError, please report
     assert done.stderr == "llmcli: error: a stream event holds JSON nested too deeply to read\n"
 
 
+@pytest.mark.parametrize("run", ['openai-responses'], indirect=True)
 def test_a_responses_stream_with_no_deltas_shows_the_completed_text(
-        run: Callable[..., Any], request: pytest.FixtureRequest) -> None:
-    if not request.node.name.endswith("[openai-responses]"):
-        pytest.skip("a Responses stream only")
+        run: Callable[..., Any]) -> None:
     done = run("stream", "-m", "no-deltas", "hi")
     assert (done.returncode, done.stdout) == (0, "you said: hi\n"), done.stderr   # was: ""
     out = run("stream", "--json", "-m", "no-deltas", "x").stdout
@@ -244,10 +242,8 @@ def test_a_responses_stream_with_no_deltas_shows_the_completed_text(
     assert [o["content"] for o in lines if o["type"] == "delta"] == ["you said: x"]
 
 
-def test_a_responses_error_given_as_a_string_shows_it(run: Callable[..., Any],
-                                                     request: pytest.FixtureRequest) -> None:
-    if not request.node.name.endswith("[openai-responses]"):
-        pytest.skip("a Responses stream only")
+@pytest.mark.parametrize("run", ['openai-responses'], indirect=True)
+def test_a_responses_error_given_as_a_string_shows_it(run: Callable[..., Any]) -> None:
     done = run("stream", "-m", "string-error", "hi")
     assert done.returncode == 5   # was: "error in stream: {'type': None, ... 'message': None}"
     assert done.stderr == "llmcli: error: error in stream: quota used up\n"
@@ -261,11 +257,9 @@ def test_text_sent_as_bare_strings_is_read(run: Callable[..., Any]) -> None:
     assert (done.returncode, done.stdout) == (0, "you said: hi there\n"), done.stderr
 
 
-def test_a_finished_gemini_stream_closed_late_is_a_whole_reply(
-        run: Callable[..., Any], request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize("run", ['gemini'], indirect=True)
+def test_a_finished_gemini_stream_closed_late_is_a_whole_reply(run: Callable[..., Any]) -> None:
     """Gemini's stream ends at EOF: a server that holds the connection open after the
     chunk with the finish reason made a complete reply exit 6 at --max-time."""
-    if not request.node.name.endswith("[gemini]"):
-        pytest.skip("Gemini's stream has no end event")
     done = run("stream", "-m", "linger", "--max-time", "1.5", "hi")
     assert (done.returncode, done.stdout) == (0, "all of it\n"), done.stderr

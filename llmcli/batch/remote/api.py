@@ -159,7 +159,8 @@ class BatchAPI:
         """Every batch, newest first, page after page, each once. A server whose pages
         lead back to ones already read (``has_more`` forever) ends the walk when a page
         brings no batch not seen before, instead of looping for ever."""
-        after, seen = None, set()
+        after: Optional[str] = None
+        seen: set[Any] = set()
         while True:
             page = self.list(after)
             data = page.get("data") if isinstance(page, dict) else None
