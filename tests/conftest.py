@@ -161,3 +161,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, where nothing may be: {reason}"
+
+
+# -- Longest first ----------------------------------------------------------------------
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The README test (a fresh venv, ~18 s) goes first: with -n auto it then overlaps
+    the rest of the suite instead of running alone at its end."""
+    items.sort(key=lambda item: item.get_closest_marker("readme") is None)

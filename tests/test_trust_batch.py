@@ -106,12 +106,16 @@ def test_the_lock_waits_then_gives_up_on_a_fake_clock(tmp_path) -> None:
 
 # -- 1. one turn at a time on a --conversation file ----------------------------------------
 
-def test_a_turn_waits_for_another_turn_on_the_same_conversation(cli, tmp_path) -> None:
+def test_a_turn_waits_for_another_turn_on_the_same_conversation(cli, tmp_path,
+                                                                monkeypatch) -> None:
+    from llmcli.cli import conversation
+
+    monkeypatch.setattr(conversation, "LOCK_WAIT", 2.0)   # in-process: 2 s, not 5
     conv = tmp_path / "conv.json"
     assert cli("chat", "--conversation", str(conv), "first").returncode == 0
     holder = hold_lock(conv)
     try:
-        busy = cli("chat", "--conversation", str(conv), "second")     # waits 5 s, then fails
+        busy = cli("chat", "--conversation", str(conv), "second")     # waits, then fails
     finally:
         holder.kill()
         holder.wait()
